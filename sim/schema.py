@@ -1,0 +1,208 @@
+"""The scenario schema: every field a scenario file may set, its type, range, unit and default.
+
+One declarative table serves three purposes: the loader validates against it, the
+documentation (`bubblesim schema`, docs/scenarios.md) is generated from it, and the
+engine can rely on every field being present after loading (defaults filled in).
+
+Units: money in USD billions, rates and intensities per year, time in years.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+REQUIRED = object()  # sentinel: the field has no default
+
+
+@dataclass(frozen=True)
+class Field:
+    """One scalar field of a scenario table.
+
+    kind: "float", "int", "bool", "str", "date" (a decimal year such as 2026.25 or a
+    TOML date such as 2026-04-01), "schedule" (a table mapping calendar years to
+    amounts in $B, e.g. { 2027 = 25.0, 2028 = 50.0 }), "enum" (one of `choices`),
+    "ref" (the name of an entity or, with ref="contract", of a contract).
+    lo/hi: inclusive bounds for numbers (None = unbounded); lo_open: lower bound is strict.
+    default: REQUIRED, None (optional, absent means "not set") or a value.
+    """
+
+    kind: str
+    doc: str
+    unit: str = ""
+    default: Any = REQUIRED
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    choices: tuple[str, ...] = ()
+    ref: str = "entity"
+
+
+def F(doc, unit="", default=REQUIRED, lo=None, hi=None, lo_open=False):
+    return Field("float", doc, unit, default, lo, hi, lo_open)
+
+
+def P(doc, default=REQUIRED):
+    """A probability or share in [0, 1]."""
+    return Field("float", doc, "share in [0, 1]", default, 0.0, 1.0)
+
+
+TOP = {
+    "name": Field("str", "Scenario name, used in tables and file names.", default=REQUIRED),
+    "description": Field("str", "Free text shown in reports (escaped).", default=""),
+    "extends": Field("str", "Path (relative to this file) of a scenario this one modifies; "
+                     "tables are deep-merged, arrays of tables are replaced whole.", default=None),
+    "seed": Field("int", "Root seed of the random streams.", default=20260101, lo=0),
+    "paths": Field("int", "Default number of Monte Carlo paths.", default=100_000, lo=1),
+}
+
+SECTIONS: dict[str, dict[str, Field]] = {
+    "time": {
+        "start_year": Field("int", "First simulated year (the grid starts on 1 January).",
+                            default=2026, lo=1900, hi=2200),
+        "steps_per_year": Field("int", "Time steps per year (4 = quarterly).", default=4, lo=1, hi=52),
+        "horizon_years": Field("int", "Number of simulated years.", default=7, lo=1, hi=50),
+    },
+    "revenue": {
+        "initial": F("The lab's annualised revenue at the start.", "$B/yr", lo=0.0, lo_open=True),
+        "growth0": F("Log growth drift at the start (boom regime).", "/yr"),
+        "growth_inf": F("Long-run log growth drift the drift decays toward.", "/yr"),
+        "half_life": F("Years for the drift's distance to growth_inf to halve.", "yr",
+                       default=2.0, lo=0.0, lo_open=True),
+        "volatility": F("Volatility of log revenue (boom regime).", "/sqrt(yr)", lo=0.0),
+    },
+    "regime": {
+        "enabled": Field("bool", "Whether the boom / AI-winter Markov regime is simulated.", default=True),
+        "enter_prob": P("Probability per year of moving from boom to AI winter.", 0.0),
+        "exit_prob": P("Probability per year of leaving AI winter.", 0.5),
+        "growth_winter": F("Log growth drift of the lab's revenue in winter.", "/yr", default=0.0),
+        "volatility_winter": F("Volatility of log revenue in winter.", "/sqrt(yr)", default=0.35, lo=0.0),
+        "jump_mean": F("Mean of the one-off log-level revenue jump on entering winter.", "log", default=0.0),
+        "jump_sd": F("Standard deviation of that jump.", "log", default=0.0, lo=0.0),
+        "sentiment_jump": F("One-off jump of log sentiment on entering winter.", "log", default=0.0),
+    },
+    "sentiment": {
+        "mean_reversion": F("Mean-reversion speed of log sentiment (Ornstein-Uhlenbeck).", "/yr",
+                            default=1.0, lo=0.0),
+        "volatility": F("Volatility of log sentiment.", "/sqrt(yr)", default=0.25, lo=0.0),
+        "rho": F("Correlation of the sentiment shock with the lab's revenue shock.", "", default=0.5,
+                 lo=-1.0, hi=1.0),
+    },
+    "lab": {
+        "entity": Field("ref", "Name of the entity that is the lab (its revenue is the revenue process)."),
+        "opex_share_start": F("Non-compute operating costs as a share of revenue at the start.", "share",
+                              default=0.35, lo=0.0),
+        "opex_share_end": F("Same share at the end of the glide path.", "share", default=0.20, lo=0.0),
+        "opex_years": F("Years of the linear glide from start to end share.", "yr", default=4.0,
+                        lo=0.0, lo_open=True),
+        "valuation_multiple": F("Equity value / annualised revenue in boom, at sentiment 1.", "x",
+                                default=25.0, lo=0.0),
+        "valuation_multiple_winter": F("Same multiple in AI winter.", "x", default=10.0, lo=0.0),
+        "raise_share": P("Share of its valuation the lab can raise as new equity per year (boom).", 0.10),
+        "raise_share_winter": P("Same share in AI winter.", 0.03),
+    },
+    "refinancing": {
+        "sentiment_slope": F("Logit of the roll-over probability per unit of log sentiment.", "",
+                             default=2.0),
+        "leverage_slope": F("Logit decrease per unit of leverage (outside debt / market equity).", "",
+                            default=1.0, lo=0.0),
+        "winter_shift": F("Logit shift of the roll-over probability in AI winter.", "", default=-1.0),
+    },
+}
+
+ENTITY = {
+    "name": Field("str", "Unique entity name."),
+    "kind": Field("enum", "What the entity is.", default="other",
+                  choices=("lab", "cloud", "chipmaker", "neocloud", "investor", "other")),
+    "description": Field("str", "Free text.", default=""),
+    "cash": F("Liquid assets at the start.", "$B", default=0.0, lo=0.0),
+    "debt": F("Debt owed to outside creditors at the start (face).", "$B", default=0.0, lo=0.0),
+    "rate": F("Coupon rate on outside debt.", "/yr", default=0.05, lo=0.0),
+    "amortisation_years": F("Years over which the debt not in `maturities` amortises evenly.", "yr",
+                            default=10.0, lo=0.0, lo_open=True),
+    "maturities": Field("schedule", "Bullet maturities of outside debt by calendar year (part of `debt`).",
+                        "$B", default=None, lo=0.0),
+    "refi_prob": P("Probability that maturing principal rolls over, at sentiment 1, zero leverage, boom.", 0.9),
+    "ocf": F("Outside operating cash flow (business not with the network) at the start.", "$B/yr",
+             default=0.0, lo=0.0),
+    "ocf_growth": F("Log drift of outside cash flow.", "/yr", default=0.0),
+    "ocf_growth_winter": F("Log drift of outside cash flow in AI winter (default: ocf_growth).", "/yr",
+                           default=None),
+    "ocf_volatility": F("Volatility of log outside cash flow.", "/sqrt(yr)", default=0.15, lo=0.0),
+    "ocf_loading": F("Correlation of the cash-flow shock with the sentiment shock.", "", default=0.5,
+                     lo=-1.0, hi=1.0),
+    "market_equity": F("Equity market value at sentiment 1 (marks stakes in it).", "$B", default=0.0, lo=0.0),
+    "equity_beta": F("Elasticity of equity value to sentiment: E = market_equity * S^beta.", "",
+                     default=1.0, lo=0.0),
+    "book_equity": F("Book equity at the start; the entity is insolvent when it falls below 0.", "$B",
+                     default=0.0),
+    "solvency_default": Field("bool", "Whether negative book equity is a default (else liquidity only).",
+                              default=True),
+    "alpha": P("Rogers-Veraart share of outside assets realised in default (1 = no cost).", 1.0),
+    "beta": P("Rogers-Veraart share of network receivables realised in default.", 1.0),
+    "recovery": P("Recovery rate of outside debt not yet due when the entity defaults.", 0.4),
+}
+
+CONTRACT = {
+    "name": Field("str", "Unique contract name."),
+    "kind": Field("enum", "Edge kind in the network map.", default="compute",
+                  choices=("compute", "chips", "other")),
+    "payer": Field("ref", "Entity that pays (the buyer)."),
+    "payee": Field("ref", "Entity that delivers and is paid."),
+    "schedule": Field("schedule", "Amounts due by calendar year (paid evenly over that year's steps). "
+                      "Give either this or total/start/years.", "$B", default=None, lo=0.0),
+    "total": F("Total contract value (with start and years, instead of schedule).", "$B", default=None,
+               lo=0.0),
+    "start": Field("date", "First date of payments.", "year", default=None),
+    "years": F("Length of the payment period.", "yr", default=None, lo=0.0, lo_open=True),
+    "ramp_years": F("Linear ramp-up at the start of the payment period.", "yr", default=0.0, lo=0.0),
+    "cost_ratio": P("Payee's cost of delivering, as a share of each amount due.", 0.6),
+    "capex_share": P("Share of the remaining contract value the payee has sunk in capacity and writes off "
+                     "when the payer defaults (before re-letting).", 0.3),
+    "relet_share": P("Share of lost capacity the payee re-lets after a payer default.", 0.6),
+    "relet_delay": F("Delay before re-let capacity earns.", "yr", default=2.0, lo=0.0),
+    "relet_discount": P("Price discount on re-let capacity.", 0.3),
+}
+
+TRANCHE = {
+    "date": Field("date", "Earliest date the tranche can pay.", "year"),
+    "amount": F("Amount invested.", "$B", lo=0.0, lo_open=True),
+    "probability": P("Probability (drawn once per path) that the tranche's outside condition is met "
+                     "(e.g. an IPO milestone).", 1.0),
+    "milestone_contract": Field("ref", "Contract whose cumulative payments must reach milestone_amount.",
+                                default=None, ref="contract"),
+    "milestone_amount": F("Cumulative payments on milestone_contract needed.", "$B", default=0.0, lo=0.0),
+    "expires": Field("date", "Last date the tranche can pay (default: end of horizon).", "year",
+                     default=None),
+}
+
+INVESTMENT = {
+    "name": Field("str", "Unique investment name."),
+    "investor": Field("ref", "Entity that invests (pays)."),
+    "investee": Field("ref", "Entity that receives the money and issues equity."),
+}
+
+STAKE = {
+    "holder": Field("ref", "Entity that owns the stake."),
+    "issuer": Field("ref", "Entity whose equity it is."),
+    "share": P("Share of the issuer's equity held."),
+    "description": Field("str", "Free text (e.g. 'AMD warrant, 160M shares').", default=""),
+}
+
+LOAN = {
+    "name": Field("str", "Unique loan name."),
+    "lender": Field("ref", "Network entity that lent."),
+    "borrower": Field("ref", "Network entity that owes."),
+    "amount": F("Principal.", "$B", lo=0.0, lo_open=True),
+    "rate": F("Interest rate, paid every step.", "/yr", default=0.05, lo=0.0),
+    "maturity": Field("date", "Date the principal is due.", "year"),
+}
+
+# Arrays of tables: TOML key -> (fields, nested arrays of tables)
+ARRAYS: dict[str, tuple[dict[str, Field], dict[str, dict[str, Field]]]] = {
+    "entity": (ENTITY, {}),
+    "contract": (CONTRACT, {}),
+    "investment": (INVESTMENT, {"tranche": TRANCHE}),
+    "stake": (STAKE, {}),
+    "loan": (LOAN, {}),
+}
