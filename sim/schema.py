@@ -206,3 +206,139 @@ ARRAYS: dict[str, tuple[dict[str, Field], dict[str, dict[str, Field]]]] = {
     "stake": (STAKE, {}),
     "loan": (LOAN, {}),
 }
+
+
+# --------------------------------------------------------------------------------------
+# Documentation: docs/scenarios.md is generated from this schema (tests check it is current).
+# Regenerate with:
+#   .venv/bin/python -c "import sim.schema as s; open('docs/scenarios.md', 'w').write(s.schema_markdown())"
+# --------------------------------------------------------------------------------------
+
+_DOC_INTRO = """\
+# Scenario files
+
+<!-- Generated from sim/schema.py by sim.schema.schema_markdown(); do not edit by hand.
+     Regenerate: .venv/bin/python -c "import sim.schema as s; open('docs/scenarios.md', 'w').write(s.schema_markdown())" -->
+
+A scenario is a TOML file. It has a few top-level keys, one table per section
+(`[time]`, `[revenue]`, ...) and arrays of tables for the network: `[[entity]]`,
+`[[contract]]`, `[[investment]]` (each with one or more `[[investment.tranche]]`),
+`[[stake]]` and `[[loan]]`. Every key is listed below; a key that is not listed is an
+error (with a "did you mean" suggestion), never silently ignored.
+
+**Units.** Money in USD billions ($B), rates and intensities per year, time in years.
+Probabilities and shares are numbers in [0, 1]. An integer is accepted wherever a
+number is expected (`cash = 5` is `5.0`); `true`/`false` and quoted numbers are not.
+
+**Dates** (`date` fields) are decimal years (`2026.25` is 1 April 2026, roughly) or
+unquoted TOML dates (`2026-04-01`), converted to `year + (day_of_year - 1) / days_in_year`.
+
+**Schedules** (`schedule` fields) are tables from calendar year to amount in $B,
+`{ 2027 = 25.0, 2028 = 50.0 }`; an amount is spread evenly over that year's time steps.
+
+**Horizon.** The simulation covers `[time.start_year, time.start_year + time.horizon_years)`.
+Schedule years, contract payment periods (`[start, start + years)`), tranche dates,
+debt maturities and loan maturities must lie inside it (tranche `expires` and loan
+`maturity` may equal its end).
+
+**Contracts** give their payments either as a `schedule` or as `total` + `start` + `years`
+(spread evenly, after an optional linear `ramp_years`), never both and never partly.
+
+**`extends`.** `extends = "base.toml"` (relative to the file that says it) loads another
+scenario first and applies this file on top of it: tables are merged key by key,
+recursively; scalars and arrays -- including arrays of tables such as `[[entity]]` --
+in the child replace the parent's whole. Chains are allowed, cycles are errors, and a
+scenario that extends another must set its own `name`. To change a single entity's
+value without repeating the array, use an override instead: dotted keys such as
+`revenue.growth0`, `entity.Oracle.cash`, `contract["Oracle OCI"].total`,
+`investment.NAME.tranche.0.amount` or `stake.HOLDER->ISSUER.share`
+(`Scenario.with_overrides`), re-validated like a file.
+
+**Checks before any simulation.** Types and ranges of every key; required keys; at
+least two entities; unique entity, contract, investment and loan names; every entity
+(or contract) named by a reference exists; payer != payee (and likewise for investments,
+stakes and loans); horizons as above; `ramp_years` no longer than the payment period;
+tranche `expires` not before its `date`; at least one tranche per investment;
+`milestone_amount` only with a `milestone_contract`; debt `maturities` summing to at
+most `debt`; stakes in one issuer summing to at most 1. Errors name the file, the line,
+the dotted key (for example `contract["Oracle OCI"].payee`), what was expected and
+what was found.
+
+Column *default*: **required** means the key must be given; *not set* means optional
+with no value (the meaning of "not set" is in the description).
+"""
+
+
+def _md_num(x) -> str:
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return str(int(x)) if abs(x) >= 1e4 else repr(x)
+    return repr(x) if isinstance(x, float) else str(x)
+
+
+def _md_bound(x) -> str:
+    return format(x, "g")
+
+
+def _md_type(f: Field) -> str:
+    if f.kind in ("float", "int", "schedule"):
+        base = {"float": "number", "int": "integer", "schedule": "schedule"}[f.kind]
+        if f.lo is not None and f.hi is not None:
+            rng = f"in {'(' if f.lo_open else '['}{_md_bound(f.lo)}, {_md_bound(f.hi)}]"
+        elif f.lo is not None:
+            rng = f"{'>' if f.lo_open else '>='} {_md_bound(f.lo)}"
+        elif f.hi is not None:
+            rng = f"<= {_md_bound(f.hi)}"
+        else:
+            rng = ""
+        if f.kind == "schedule":
+            return "schedule (year = amount" + (f", amounts {rng}" if rng else "") + ")"
+        return f"{base} {rng}".strip()
+    if f.kind == "enum":
+        return "one of " + ", ".join(f"`{c}`" for c in f.choices)
+    if f.kind == "ref":
+        return "contract name" if f.ref == "contract" else "entity name"
+    if f.kind == "date":
+        return "date"
+    return {"bool": "boolean", "str": "string"}.get(f.kind, f.kind)
+
+
+def _md_default(f: Field) -> str:
+    d = f.default
+    if d is REQUIRED:
+        return "**required**"
+    if d is None:
+        return "*not set*"
+    if isinstance(d, bool):
+        return "`true`" if d else "`false`"
+    if isinstance(d, str):
+        return f'`"{d}"`'
+    return f"`{_md_num(d)}`"
+
+
+def _md_cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(fields: dict[str, Field]) -> list[str]:
+    out = ["| key | type | unit | default | description |", "|---|---|---|---|---|"]
+    for k, f in fields.items():
+        out.append("| " + " | ".join(_md_cell(x) for x in (
+            f"`{k}`", _md_type(f), f.unit, _md_default(f), f.doc)) + " |")
+    return out
+
+
+def schema_markdown() -> str:
+    """The whole schema as Markdown (the content of docs/scenarios.md)."""
+    lines = [_DOC_INTRO.rstrip("\n"), "", "## Top-level keys", ""]
+    lines += _md_table(TOP)
+    for name, fields in SECTIONS.items():
+        lines += ["", f"## `[{name}]`", ""]
+        lines += _md_table(fields)
+    for name, (fields, nested) in ARRAYS.items():
+        lines += ["", f"## `[[{name}]]`", ""]
+        lines += _md_table(fields)
+        for sub, subfields in nested.items():
+            lines += ["", f"### `[[{name}.{sub}]]`", "",
+                      f"Each `[[{name}]]` needs at least one `[[{name}.{sub}]]` table, written after it.", ""]
+            lines += _md_table(subfields)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,175 @@
+"""Run a scenario: split paths into chunks, give each chunk its own random stream, run the
+chunks on worker threads, and reduce their statistics in chunk order.
+
+Reproducibility contract: chunk k of a run with root seed s always simulates the same
+paths, from `Generator(Philox(SeedSequence(s, spawn_key=(k,))))`, and statistics are
+added up in chunk order. So results are bit-identical for any number of threads, and the
+first K chunks of a longer run are exactly a K-chunk run. The chunk size is part of the
+layout (changing it changes which paths are drawn, not their distribution).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+
+from . import kernel as K
+from .model import ModelArrays, compile_scenario, n_shocks
+
+DEFAULT_CHUNK_SIZE = 8192
+
+
+def chunk_generator(seed: int, chunk: int) -> np.random.Generator:
+    """The random stream of chunk `chunk` of a run with root seed `seed`."""
+    return np.random.Generator(np.random.Philox(np.random.SeedSequence(seed, spawn_key=(chunk,))))
+
+
+def chunk_layout(paths: int, chunk_size: int) -> list[int]:
+    """Number of paths in each chunk: full chunks, then the remainder."""
+    if paths < 1:
+        raise ValueError(f"paths must be >= 1, got {paths}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    full, rest = divmod(paths, chunk_size)
+    return [chunk_size] * full + ([rest] if rest else [])
+
+
+def new_stats(M: ModelArrays) -> K.Stats:
+    n, steps = M.cash0.shape[0], M.n_steps
+    years = steps // M.steps_per_year
+    i64 = np.int64
+    return K.Stats(
+        n_paths=np.zeros(1, i64), default_at=np.zeros((n, steps), i64), kind_count=np.zeros((n, 3), i64),
+        contagious=np.zeros(n, i64), cascade=np.zeros(n + 1, i64), loss_sum=np.zeros(n),
+        exposure_sum=np.zeros(n), backlog_sum=np.zeros(n), total_loss=np.zeros(2),
+        loss_hist=np.zeros(K.LOSS_BINS + 1, i64), loss_hist_sum=np.zeros(K.LOSS_BINS + 1),
+        need_year=np.zeros(years, i64), gap_year=np.zeros(years, i64), need_sum_year=np.zeros(years),
+        rev_hist=np.zeros((steps, K.REV_BINS + 1), i64), need_hist=np.zeros((steps, K.NEED_BINS + 1), i64),
+        winter=np.zeros(steps, i64), diag=np.zeros(3),
+    )
+
+
+def new_path_buffers(M: ModelArrays):
+    """State, scratch and record arrays for one path (reused for every path of a chunk)."""
+    n, m, q, steps = M.cash0.shape[0], M.c_payer.shape[0], M.t_amount.shape[0], M.n_steps
+    st = K.State(
+        sc=np.zeros(4), cash=np.zeros(n), debt=np.zeros(n), log_ocf=np.zeros(n), alive=np.ones(n, bool),
+        share=np.zeros((n, n)), stake0=np.zeros(n), impairment=np.zeros(n), net_shortfall=np.zeros(n),
+        stake_lost=np.zeros(n), c_active=np.ones(m, bool), c_paid=np.zeros(m),
+        c_relet=np.full(m, -1, np.int64), t_ok=np.zeros(q, bool), t_done=np.zeros(q, bool),
+    )
+    ws = K.Scratch(
+        L=np.zeros((n, n)), e=np.zeros(n), el=np.zeros(n), net_out=np.zeros(n), principal=np.zeros(n),
+        p=np.zeros(n), dflt=np.zeros(n, bool), work=np.zeros((n, n + 4)), equity=np.zeros(n),
+        receipts=np.zeros(n), pending=np.zeros(q, bool), new=np.zeros(n, bool), shortfall_now=np.zeros(n),
+        margin_lost=np.zeros(n),
+    )
+    rec = K.Record(
+        default_step=np.full(n, -1, np.int64), default_kind=np.zeros(n, np.int64),
+        contagious=np.zeros(n, bool), loss=np.zeros(n), exposure=np.zeros(n), lost_backlog=np.zeros(n),
+        revenue=np.zeros(steps), need=np.zeros(steps), gap=np.zeros(steps), winter=np.zeros(steps),
+        diag=np.zeros(3),
+    )
+    shocks = np.zeros((steps, n_shocks(n)))
+    tranche_u = np.zeros(q)
+    return st, ws, rec, shocks, tranche_u
+
+
+def run_chunk(M: ModelArrays, seed: int, chunk: int, n_paths: int) -> K.Stats:
+    """Simulate chunk `chunk` (its own stream) and return its statistics."""
+    out = new_stats(M)
+    st, ws, rec, shocks, tranche_u = new_path_buffers(M)
+    K.simulate_chunk(M, chunk_generator(seed, chunk), n_paths, shocks, tranche_u, st, ws, rec, out)
+    return out
+
+
+def add_stats(total: K.Stats | None, part: K.Stats) -> K.Stats:
+    """total + part, field by field (max for the conservation diagnostic)."""
+    if total is None:
+        return K.Stats(*[a.copy() for a in part])
+    for name, a, b in zip(K.Stats._fields, total, part):
+        if name == "diag":
+            a[0] = max(a[0], b[0])
+            a[1:] += b[1:]
+        else:
+            a += b
+    return total
+
+
+def chunk_summary(M: ModelArrays, s: K.Stats) -> np.ndarray:
+    """Per-chunk estimates kept for batch-means standard errors: [mean loss, VaR99, ES99]."""
+    from .stats import loss_var_es
+
+    n = s.n_paths[0]
+    var, es = loss_var_es(s.loss_hist, s.loss_hist_sum, 0.99)
+    return np.array([s.total_loss[0] / n, var, es])
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def simulate(M: ModelArrays, paths: int, seed: int, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
+             threads: int | None = None, first_chunk: int = 0,
+             progress: Callable[[int, int], None] | None = None) -> tuple[K.Stats, np.ndarray, dict]:
+    """Run `paths` paths and return (reduced stats, per-chunk summaries, run info).
+
+    Memory is bounded by a window of 2 x threads chunks in flight, whatever `paths` is.
+    `first_chunk` offsets the chunk indices (used to extend a run with new chunks).
+    """
+    sizes = chunk_layout(paths, chunk_size)
+    threads = threads or default_threads()
+    total: K.Stats | None = None
+    summaries = []
+    done = 0
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        window: deque = deque()
+        for k, size in enumerate(sizes):
+            window.append(pool.submit(run_chunk, M, seed, first_chunk + k, size))
+            if len(window) >= 2 * threads:
+                part = window.popleft().result()
+                total = add_stats(total, part)
+                summaries.append(chunk_summary(M, part))
+                done += int(part.n_paths[0])
+                if progress:
+                    progress(done, paths)
+        while window:
+            part = window.popleft().result()
+            total = add_stats(total, part)
+            summaries.append(chunk_summary(M, part))
+            done += int(part.n_paths[0])
+            if progress:
+                progress(done, paths)
+    info = {"paths": paths, "seed": seed, "chunk_size": chunk_size, "chunks": len(sizes),
+            "first_chunk": first_chunk, "threads": threads, "wall_seconds": time.perf_counter() - t0}
+    return total, np.array(summaries), info
+
+
+def warmup() -> float:
+    """Compile (or load from cache) every kernel by running a tiny two-entity model."""
+    from .scenario import scenario_from_dict
+
+    t0 = time.perf_counter()
+    d = {
+        "name": "warmup",
+        "revenue": {"initial": 1.0, "growth0": 0.1, "growth_inf": 0.1, "volatility": 0.2},
+        "time": {"horizon_years": 1},
+        "regime": {"enter_prob": 0.5},
+        "lab": {"entity": "L"},
+        "entity": [{"name": "L", "cash": 0.1}, {"name": "P", "cash": 1.0, "debt": 1.0, "book_equity": 0.5,
+                                                 "market_equity": 1.0}],
+        "contract": [{"name": "c", "payer": "L", "payee": "P", "schedule": {"2026": 1.0}}],
+        "investment": [{"name": "i", "investor": "P", "investee": "L",
+                        "tranche": [{"date": 2026.5, "amount": 0.1, "milestone_contract": "c",
+                                     "milestone_amount": 0.1}]}],
+        "stake": [{"holder": "P", "issuer": "L", "share": 0.1}],
+        "loan": [{"name": "l", "lender": "P", "borrower": "L", "amount": 0.1, "maturity": 2026.75}],
+    }
+    simulate(compile_scenario(scenario_from_dict(d)), paths=64, seed=0, chunk_size=64, threads=1)
+    return time.perf_counter() - t0

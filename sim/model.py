@@ -1,0 +1,267 @@
+"""Compile a validated scenario into the flat arrays the numba kernel works on.
+
+Everything economic lives in the scenario; this module only converts units (per year ->
+per step), maps dates to step indices and names to integer indices. The result, a
+`ModelArrays` named tuple, crosses the jit boundary as is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+
+class ModelArrays(NamedTuple):
+    # grid
+    n_steps: int
+    steps_per_year: int
+    dt: float
+    lab: int
+    # lab revenue process
+    log_r0: float
+    growth0: float
+    growth_inf: float
+    half_life: float
+    volatility: float
+    # regime
+    regime_on: bool
+    p_enter: float  # per step
+    p_exit: float  # per step
+    growth_winter: float
+    volatility_winter: float
+    jump_mean: float
+    jump_sd: float
+    sentiment_jump: float
+    # sentiment (exact OU step)
+    sent_decay: float
+    sent_sd: float
+    rho: float
+    # lab costs and funding
+    opex_share: np.ndarray  # (n_steps,)
+    multiple: float
+    multiple_winter: float
+    raise_share: float
+    raise_share_winter: float
+    # refinancing
+    refi_sent_slope: float
+    refi_lev_slope: float
+    refi_winter_shift: float
+    # entities (n,)
+    cash0: np.ndarray
+    debt0: np.ndarray
+    rate: np.ndarray
+    amort: np.ndarray  # principal per step of the amortising part
+    bullet: np.ndarray  # (n, n_steps) bullet maturities
+    refi_logit: np.ndarray
+    ocf0: np.ndarray
+    ocf_growth: np.ndarray
+    ocf_growth_winter: np.ndarray
+    ocf_vol: np.ndarray
+    ocf_loading: np.ndarray
+    market_equity: np.ndarray
+    equity_beta: np.ndarray
+    book0: np.ndarray
+    solvency_on: np.ndarray  # bool
+    alpha: np.ndarray
+    beta: np.ndarray
+    recovery: np.ndarray
+    share0: np.ndarray  # (n, n) holder x issuer
+    # contracts (m,)
+    c_payer: np.ndarray
+    c_payee: np.ndarray
+    c_amount: np.ndarray  # (m, n_steps)
+    c_remaining: np.ndarray  # (m, n_steps + 1): value still due from step t on
+    c_cost: np.ndarray
+    c_capex: np.ndarray
+    c_relet_share: np.ndarray
+    c_relet_delay: np.ndarray  # steps (int)
+    c_relet_discount: np.ndarray
+    # tranches (q,)
+    t_investor: np.ndarray
+    t_investee: np.ndarray
+    t_first: np.ndarray
+    t_last: np.ndarray
+    t_amount: np.ndarray
+    t_prob: np.ndarray
+    t_contract: np.ndarray  # -1: no milestone
+    t_milestone: np.ndarray
+    # network loans (l,)
+    l_lender: np.ndarray
+    l_borrower: np.ndarray
+    l_amount: np.ndarray
+    l_rate: np.ndarray
+    l_maturity: np.ndarray  # step index
+
+
+def n_shocks(n_entities: int) -> int:
+    """Random numbers drawn per path and step: revenue normal, sentiment normal, regime
+    uniform, jump normal, then per entity a cash-flow normal and a refinancing uniform."""
+    return 4 + 2 * n_entities
+
+
+def step_of(year: float, start_year: int, steps_per_year: int) -> int:
+    """Index of the step containing a decimal calendar year."""
+    return int(math.floor((year - start_year) * steps_per_year + 1e-9))
+
+
+def _per_step_probability(p_year: float, dt: float) -> float:
+    """A per-year probability turned into the per-step probability of the same intensity."""
+    if p_year >= 1.0:
+        return 1.0
+    return 1.0 - (1.0 - p_year) ** dt
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1.0 - 1e-12)
+    return math.log(p / (1.0 - p))
+
+
+def _year_schedule_to_steps(schedule: dict, start_year: int, spy: int, n_steps: int) -> np.ndarray:
+    out = np.zeros(n_steps)
+    for year, amount in schedule.items():
+        first = (int(year) - start_year) * spy
+        out[first:first + spy] += float(amount) / spy
+    return out
+
+
+def contract_steps(contract: dict, start_year: int, spy: int, n_steps: int) -> np.ndarray:
+    """Amount due each step: an explicit yearly schedule spread evenly over the year's
+    steps, or `total` spread over `years` from `start` with a linear ramp of `ramp_years`
+    (the rate rises linearly during the ramp, then stays flat; it integrates to total)."""
+    if contract.get("schedule"):
+        return _year_schedule_to_steps(contract["schedule"], start_year, spy, n_steps)
+    out = np.zeros(n_steps)
+    dt = 1.0 / spy
+    t0 = contract["start"] - start_year
+    t1 = t0 + contract["years"]
+    ramp = contract.get("ramp_years") or 0.0
+
+    def cumulative(t):
+        # integral of the unnormalised rate profile from t0 to t
+        s = min(max(t - t0, 0.0), t1 - t0)
+        if ramp <= 0:
+            return s
+        if s <= ramp:
+            return 0.5 * s * s / ramp
+        return 0.5 * ramp + (s - ramp)
+
+    total_weight = cumulative(t1)
+    for k in range(n_steps):
+        w = cumulative((k + 1) * dt) - cumulative(k * dt)
+        out[k] = contract["total"] * w / total_weight
+    return out
+
+
+def compile_scenario(scenario) -> ModelArrays:
+    """Turn a validated `Scenario` into `ModelArrays` (all rates per step, names -> indices)."""
+    d = scenario.data
+    time = d["time"]
+    start_year, spy = int(time["start_year"]), int(time["steps_per_year"])
+    n_steps = spy * int(time["horizon_years"])
+    dt = 1.0 / spy
+    ents = d["entity"]
+    names = [e["name"] for e in ents]
+    idx = {name: i for i, name in enumerate(names)}
+    n = len(ents)
+    contracts = d.get("contract", [])
+    cidx = {c["name"]: k for k, c in enumerate(contracts)}
+
+    rev, reg, sen, lab, refi = d["revenue"], d["regime"], d["sentiment"], d["lab"], d["refinancing"]
+    kappa = sen["mean_reversion"]
+    decay = math.exp(-kappa * dt)
+    sent_sd = sen["volatility"] * (math.sqrt((1 - decay**2) / (2 * kappa)) if kappa > 0 else math.sqrt(dt))
+
+    t_mid = np.arange(n_steps) * dt  # time at the start of each step, years
+    frac = np.clip(t_mid / lab["opex_years"], 0.0, 1.0)
+    opex_share = lab["opex_share_start"] + (lab["opex_share_end"] - lab["opex_share_start"]) * frac
+
+    def col(key, default=0.0):
+        return np.array([default if e[key] is None else float(e[key]) for e in ents])
+
+    debt0 = col("debt")
+    bullet = np.zeros((n, n_steps))
+    for i, e in enumerate(ents):
+        if e.get("maturities"):
+            for year, amount in e["maturities"].items():
+                bullet[i, (int(year) - start_year) * spy] += float(amount)
+    amortising = debt0 - bullet.sum(axis=1)
+    amort = np.maximum(amortising, 0.0) / col("amortisation_years") * dt
+    ocf_growth = col("ocf_growth")
+    ocf_growth_winter = np.array([e["ocf_growth"] if e["ocf_growth_winter"] is None else e["ocf_growth_winter"]
+                                  for e in ents], dtype=float)
+
+    share0 = np.zeros((n, n))
+    for s in d.get("stake", []):
+        share0[idx[s["holder"]], idx[s["issuer"]]] += s["share"]
+
+    m = len(contracts)
+    c_amount = np.zeros((m, n_steps))
+    for k, c in enumerate(contracts):
+        c_amount[k] = contract_steps(c, start_year, spy, n_steps)
+    c_remaining = np.zeros((m, n_steps + 1))
+    c_remaining[:, :n_steps] = np.cumsum(c_amount[:, ::-1], axis=1)[:, ::-1]
+
+    def cfield(key):
+        return np.array([float(c[key]) for c in contracts]) if m else np.zeros(0)
+
+    tranches = [(inv, tr) for inv in d.get("investment", []) for tr in inv["tranche"]]
+    q = len(tranches)
+    t_first = np.array([step_of(tr["date"], start_year, spy) for _, tr in tranches], dtype=np.int64)
+    t_last = np.array([n_steps - 1 if tr["expires"] is None else step_of(tr["expires"], start_year, spy)
+                       for _, tr in tranches], dtype=np.int64)
+
+    loans = d.get("loan", [])
+
+    def ivec(values):
+        return np.array(values, dtype=np.int64)
+
+    return ModelArrays(
+        n_steps=n_steps, steps_per_year=spy, dt=dt, lab=idx[lab["entity"]],
+        log_r0=math.log(rev["initial"]), growth0=rev["growth0"], growth_inf=rev["growth_inf"],
+        half_life=rev["half_life"], volatility=rev["volatility"],
+        regime_on=bool(reg["enabled"]),
+        p_enter=_per_step_probability(reg["enter_prob"], dt),
+        p_exit=_per_step_probability(reg["exit_prob"], dt),
+        growth_winter=reg["growth_winter"], volatility_winter=reg["volatility_winter"],
+        jump_mean=reg["jump_mean"], jump_sd=reg["jump_sd"], sentiment_jump=reg["sentiment_jump"],
+        sent_decay=decay, sent_sd=sent_sd, rho=sen["rho"],
+        opex_share=opex_share.astype(float),
+        multiple=lab["valuation_multiple"], multiple_winter=lab["valuation_multiple_winter"],
+        raise_share=lab["raise_share"], raise_share_winter=lab["raise_share_winter"],
+        refi_sent_slope=refi["sentiment_slope"], refi_lev_slope=refi["leverage_slope"],
+        refi_winter_shift=refi["winter_shift"],
+        cash0=col("cash"), debt0=debt0, rate=col("rate"), amort=amort, bullet=bullet,
+        refi_logit=np.array([_logit(e["refi_prob"]) for e in ents]),
+        ocf0=col("ocf"), ocf_growth=ocf_growth, ocf_growth_winter=ocf_growth_winter,
+        ocf_vol=col("ocf_volatility"), ocf_loading=col("ocf_loading"),
+        market_equity=col("market_equity"), equity_beta=col("equity_beta"), book0=col("book_equity"),
+        solvency_on=np.array([bool(e["solvency_default"]) for e in ents]),
+        alpha=col("alpha"), beta=col("beta"), recovery=col("recovery"), share0=share0,
+        c_payer=ivec([idx[c["payer"]] for c in contracts]),
+        c_payee=ivec([idx[c["payee"]] for c in contracts]),
+        c_amount=c_amount, c_remaining=c_remaining,
+        c_cost=cfield("cost_ratio"), c_capex=cfield("capex_share"), c_relet_share=cfield("relet_share"),
+        c_relet_delay=ivec([int(round(c["relet_delay"] * spy)) for c in contracts]),
+        c_relet_discount=cfield("relet_discount"),
+        t_investor=ivec([idx[inv["investor"]] for inv, _ in tranches]),
+        t_investee=ivec([idx[inv["investee"]] for inv, _ in tranches]),
+        t_first=t_first, t_last=t_last,
+        t_amount=np.array([float(tr["amount"]) for _, tr in tranches]),
+        t_prob=np.array([float(tr["probability"]) for _, tr in tranches]),
+        t_contract=ivec([-1 if tr["milestone_contract"] is None else cidx[tr["milestone_contract"]]
+                         for _, tr in tranches]),
+        t_milestone=np.array([float(tr["milestone_amount"]) for _, tr in tranches]),
+        l_lender=ivec([idx[x["lender"]] for x in loans]),
+        l_borrower=ivec([idx[x["borrower"]] for x in loans]),
+        l_amount=np.array([float(x["amount"]) for x in loans]),
+        l_rate=np.array([float(x["rate"]) for x in loans]),
+        l_maturity=ivec([step_of(x["maturity"], start_year, spy) for x in loans]),
+    )
+
+
+def lab_committed_spend(arrays: ModelArrays) -> np.ndarray:
+    """The lab's scheduled contract payments per step ($B per step), if nobody defaults."""
+    mask = arrays.c_payer == arrays.lab
+    return arrays.c_amount[mask].sum(axis=0) if mask.any() else np.zeros(arrays.n_steps)

@@ -1,0 +1,271 @@
+"""The results of a run: every reported number as arrays, plus JSON/CSV output and the
+terminal summary table. Built from the reduced chunk statistics, never from paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from . import kernel as K
+from .model import ModelArrays, lab_committed_spend
+from .stats import batch_means_se, hist_quantiles, loss_var_es, proportion_se, wilson_interval
+
+FAN_PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
+
+
+@dataclass
+class Results:
+    """All outputs of one scenario run (MODEL.md section 5), each with its Monte Carlo error.
+
+    Probabilities come with binomial standard errors and 95% Wilson intervals; the mean
+    loss with its sample standard error; VaR and ES with batch-means standard errors over
+    full chunks (NaN with fewer than 10 chunks).
+    """
+
+    scenario: str
+    scenario_hash: str
+    entities: list[str]
+    lab: str
+    years: list[int]
+    steps_per_year: int
+    paths: int
+    seed: int
+    run_info: dict
+    # per entity x year: cumulative probability of default by the end of each year
+    pd: np.ndarray
+    pd_se: np.ndarray
+    pd_lo: np.ndarray
+    pd_hi: np.ndarray
+    default_time: np.ndarray  # (n, steps) probability of defaulting in each step
+    p_fundamental: np.ndarray  # (n,) by the horizon
+    p_contagious: np.ndarray
+    contagious_share: np.ndarray  # share of defaults that are contagious (NaN if none)
+    liquidity_share: np.ndarray  # share of defaults that are liquidity defaults
+    lgd: np.ndarray  # loss given default on outside claims (NaN if none)
+    expected_loss: np.ndarray  # (n,) expected losses to outside creditors from each entity
+    lost_backlog: np.ndarray  # (n,) expected contract value lost as payee
+    # the lab
+    p_need: np.ndarray  # (years,) P(the lab needs new outside funding in the year)
+    p_gap: np.ndarray  # (years,) P(an unfunded gap in the year: commitments due > resources)
+    p_gap_lo: np.ndarray
+    p_gap_hi: np.ndarray
+    mean_need: np.ndarray  # (years,) expected new funding needed in the year, $B
+    need_pct: np.ndarray  # (len(FAN_PERCENTILES), steps) funding need per step, $B
+    revenue_pct: np.ndarray  # (len(FAN_PERCENTILES), steps) annualised revenue, $B/yr
+    committed_spend: np.ndarray  # (steps,) lab's scheduled contract payments, annualised $B/yr
+    p_winter: np.ndarray  # (steps,) probability of AI winter at each step
+    # the system
+    cascade: np.ndarray  # (n+1,) P(exactly k defaults by the horizon)
+    p_at_least: np.ndarray  # (n+1,) P(k or more defaults)
+    p2: float
+    p2_se: float
+    p2_lo: float
+    p2_hi: float
+    loss_mean: float
+    loss_mean_se: float
+    loss_var99: float
+    loss_var99_se: float
+    loss_es99: float
+    loss_es99_se: float
+    loss_hist: np.ndarray = field(repr=False)
+    loss_hist_sum: np.ndarray = field(repr=False)
+    diagnostics: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_stats(cls, scenario, M: ModelArrays, s: K.Stats, chunk_summaries: np.ndarray, info: dict):
+        n_paths = int(s.n_paths[0])
+        spy = M.steps_per_year
+        names = [e["name"] for e in scenario.data["entity"]]
+        years = scenario.years()
+        cum_steps = np.cumsum(s.default_at, axis=1)
+        cum_year = cum_steps[:, spy - 1::spy]
+        pd = cum_year / n_paths
+        lo, hi = wilson_interval(cum_year, n_paths)
+        defaults = s.default_at.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            contagious_share = np.where(defaults > 0, s.contagious / np.maximum(defaults, 1), np.nan)
+            liquidity_share = np.where(defaults > 0, s.kind_count[:, K.LIQUIDITY] / np.maximum(defaults, 1), np.nan)
+            lgd = np.where(s.exposure_sum > 0, s.loss_sum / np.where(s.exposure_sum > 0, s.exposure_sum, 1), np.nan)
+        cascade = s.cascade / n_paths
+        p_at_least = np.cumsum(cascade[::-1])[::-1]
+        c2 = int(s.cascade[2:].sum())
+        p2_lo, p2_hi = wilson_interval(c2, n_paths)
+        var, es = loss_var_es(s.loss_hist, s.loss_hist_sum, 0.99)
+        mean = s.total_loss[0] / n_paths
+        var_loss = max(s.total_loss[1] / n_paths - mean * mean, 0.0)
+        full = chunk_summaries[:-1] if info["chunks"] > 1 and n_paths % info["chunk_size"] else chunk_summaries
+        gap_lo, gap_hi = wilson_interval(s.gap_year, n_paths)
+        pct = [p / 100 for p in FAN_PERCENTILES]
+        return cls(
+            scenario=scenario.name, scenario_hash=scenario.hash, entities=names, lab=names[M.lab],
+            years=years, steps_per_year=spy, paths=n_paths, seed=info["seed"], run_info=info,
+            pd=pd, pd_se=proportion_se(cum_year, n_paths), pd_lo=lo, pd_hi=hi,
+            default_time=s.default_at / n_paths,
+            p_fundamental=(defaults - s.contagious) / n_paths, p_contagious=s.contagious / n_paths,
+            contagious_share=contagious_share, liquidity_share=liquidity_share, lgd=lgd,
+            expected_loss=s.loss_sum / n_paths, lost_backlog=s.backlog_sum / n_paths,
+            p_need=s.need_year / n_paths, p_gap=s.gap_year / n_paths, p_gap_lo=gap_lo, p_gap_hi=gap_hi,
+            mean_need=s.need_sum_year / n_paths,
+            need_pct=np.array([hist_quantiles(h, K.NEED_LO, K.NEED_HI, pct) for h in s.need_hist]).T,
+            revenue_pct=np.array([hist_quantiles(h, K.REV_LO, K.REV_HI, pct) for h in s.rev_hist]).T,
+            committed_spend=lab_committed_spend(M) * spy,
+            p_winter=s.winter / n_paths,
+            cascade=cascade, p_at_least=p_at_least,
+            p2=c2 / n_paths, p2_se=float(proportion_se(c2, n_paths)), p2_lo=float(p2_lo), p2_hi=float(p2_hi),
+            loss_mean=mean, loss_mean_se=math.sqrt(var_loss / n_paths),
+            loss_var99=var, loss_var99_se=batch_means_se(full[:, 1]) if len(full) else float("nan"),
+            loss_es99=es, loss_es99_se=batch_means_se(full[:, 2]) if len(full) else float("nan"),
+            loss_hist=s.loss_hist.copy(), loss_hist_sum=s.loss_hist_sum.copy(),
+            diagnostics={
+                "max_conservation_error": float(s.diag[0]),
+                "clearings_per_path": float(s.diag[1] / n_paths),
+                "mean_clearing_rounds": float(s.diag[2] / s.diag[1]) if s.diag[1] else 0.0,
+            },
+        )
+
+    # ------------------------------------------------------------------ views
+    def entity_index(self, name: str) -> int:
+        try:
+            return self.entities.index(name)
+        except ValueError:
+            raise KeyError(f"unknown entity {name!r}; entities: {', '.join(self.entities)}") from None
+
+    def to_dict(self) -> dict:
+        """Every number, JSON-ready (NaN -> None)."""
+
+        def clean(x):
+            if isinstance(x, np.ndarray):
+                return clean(x.tolist())
+            if isinstance(x, (list, tuple)):
+                return [clean(v) for v in x]
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items()}
+            if isinstance(x, (float, np.floating)):
+                return None if not math.isfinite(x) else float(x)
+            if isinstance(x, np.integer):
+                return int(x)
+            return x
+
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("loss_hist", "loss_hist_sum")}
+        d["bubblesim_version"] = __version__
+        d["fan_percentiles"] = list(FAN_PERCENTILES)
+        d["loss_hist"] = {"lo": K.LOSS_LO, "hi": K.LOSS_HI, "bins": K.LOSS_BINS,
+                          "counts": self.loss_hist, "sums": self.loss_hist_sum}
+        return clean(d)
+
+    def write(self, out_dir: str) -> list[str]:
+        """Write results.json and the CSV tables to `out_dir` (each file atomically)."""
+        os.makedirs(out_dir, exist_ok=True)
+        written = [_atomic_write(os.path.join(out_dir, "results.json"),
+                                 json.dumps(self.to_dict(), indent=1, allow_nan=False))]
+        for name, header, rows in self.tables():
+            written.append(_atomic_csv(os.path.join(out_dir, name), header, rows))
+        return written
+
+    def tables(self):
+        """(file name, header, rows) of the tidy CSV tables."""
+        pd_rows = [(e, y, self.pd[i, k], self.pd_se[i, k], self.pd_lo[i, k], self.pd_hi[i, k])
+                   for i, e in enumerate(self.entities) for k, y in enumerate(self.years)]
+        ent_rows = [(e, self.pd[i, -1], self.pd_se[i, -1], self.p_fundamental[i], self.p_contagious[i],
+                     self.contagious_share[i], self.liquidity_share[i], self.lgd[i], self.expected_loss[i],
+                     self.lost_backlog[i]) for i, e in enumerate(self.entities)]
+        lab_rows = [(y, self.p_need[k], self.mean_need[k], self.p_gap[k], self.p_gap_lo[k], self.p_gap_hi[k])
+                    for k, y in enumerate(self.years)]
+        q_rows = []
+        for t in range(self.revenue_pct.shape[1]):
+            year = self.years[0] + t / self.steps_per_year
+            q_rows.append((round(year, 4), self.committed_spend[t], self.p_winter[t],
+                           *self.revenue_pct[:, t], *self.need_pct[:, t]))
+        sys_rows = [(k, self.cascade[k], self.p_at_least[k]) for k in range(len(self.cascade))]
+        summary = [("p_2plus_defaults", self.p2, self.p2_se, self.p2_lo, self.p2_hi),
+                   ("loss_mean", self.loss_mean, self.loss_mean_se, "", ""),
+                   ("loss_var99", self.loss_var99, self.loss_var99_se, "", ""),
+                   ("loss_es99", self.loss_es99, self.loss_es99_se, "", "")]
+        return [
+            ("pd_by_year.csv", ["entity", "year", "pd", "se", "lo95", "hi95"], pd_rows),
+            ("entities.csv", ["entity", "pd_horizon", "se", "p_fundamental", "p_contagious", "contagious_share",
+                              "liquidity_share", "lgd", "expected_loss_bn", "lost_backlog_bn"], ent_rows),
+            ("lab_by_year.csv", ["year", "p_needs_funding", "mean_need_bn", "p_funding_gap", "lo95", "hi95"],
+             lab_rows),
+            ("lab_by_step.csv", ["year", "committed_spend_bn_per_yr", "p_winter"]
+             + [f"revenue_p{p}" for p in FAN_PERCENTILES] + [f"need_p{p}" for p in FAN_PERCENTILES], q_rows),
+            ("cascade.csv", ["defaults", "probability", "p_at_least"], sys_rows),
+            ("system.csv", ["metric", "value", "se", "lo95", "hi95"], summary),
+        ]
+
+    def summary_table(self) -> str:
+        """The terminal summary: PDs by year with 95% intervals, contagion shares, the lab's
+        funding gap, the cascade and the tail of losses to outside creditors."""
+        lines = []
+        head = f"{self.scenario}: {self.paths:,} paths, seed {self.seed}, scenario {self.scenario_hash[:12]}"
+        lines.append(head)
+        lines.append("")
+        lines.append("Cumulative probability of default by year end, % [95% interval]")
+        width = max(len(e) for e in self.entities) + 2
+        lines.append(" " * width + "".join(f"{y:>19}" for y in self.years) + "   contagious")
+        for i, e in enumerate(self.entities):
+            cells = "".join(f"{_pct_ci(self.pd[i, k], self.pd_lo[i, k], self.pd_hi[i, k]):>19}"
+                            for k in range(len(self.years)))
+            share = self.contagious_share[i]
+            lines.append(f"{e:<{width}}{cells}   {'-' if not np.isfinite(share) else f'{100 * share:.0f}%':>10}")
+        lines.append("")
+        lines.append(f"The lab ({self.lab}) by year")
+        lines.append(f"{'':<34}" + "".join(f"{y:>19}" for y in self.years))
+        lines.append(f"{'P(needs new funding), %':<34}" + "".join(f"{100 * v:>19.1f}" for v in self.p_need))
+        lines.append(f"{'Mean new funding needed, $B':<34}" + "".join(f"{v:>19.1f}" for v in self.mean_need))
+        lines.append(f"{'P(funding gap), % [95%]':<34}" + "".join(
+            f"{_pct_ci(self.p_gap[k], self.p_gap_lo[k], self.p_gap_hi[k]):>19}" for k in range(len(self.years))))
+        lines.append("")
+        lines.append("System, by the horizon")
+        lines.append(f"  P(2+ defaults)                 {_pct_ci(self.p2, self.p2_lo, self.p2_hi)}")
+        lines.append(f"  Losses to outside creditors    mean {self.loss_mean:,.1f} $B (se {self.loss_mean_se:.2f})")
+        lines.append(f"                                 VaR99 {self.loss_var99:,.1f} $B{_se(self.loss_var99_se)}"
+                     f"   ES99 {self.loss_es99:,.1f} $B{_se(self.loss_es99_se)}")
+        return "\n".join(lines)
+
+
+def _pct_ci(p, lo, hi) -> str:
+    return f"{100 * p:.2f} [{100 * lo:.2f},{100 * hi:.2f}]"
+
+
+def _se(se) -> str:
+    return f" (se {se:.1f})" if np.isfinite(se) else " (se n/a: <10 chunks)"
+
+
+def _atomic_write(path: str, text: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _atomic_csv(path: str, header, rows) -> str:
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow([_fmt(v) for v in row])
+    return _atomic_write(path, buf.getvalue())
+
+
+def _fmt(v):
+    if isinstance(v, (float, np.floating)):
+        return "" if not math.isfinite(v) else repr(float(v))
+    return v
