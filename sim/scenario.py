@@ -695,8 +695,10 @@ def _cross_checks(d: dict, ctx: _Ctx) -> None:
                     ctx.error(p + ("schedule", str(y)),
                               f"schedule year {y} is outside the horizon: years must be in "
                               f"{int(y0)}..{int(y1) - 1} ({hz})")
-                if not bad:
-                    period = (float(min(c["schedule"])), float(max(c["schedule"]) + 1))
+                if c["ramp_years"] > 0:
+                    ctx.error(p + ("ramp_years",), "ramp_years applies only to `total` + `start` + `years`; "
+                                                   "a schedule gives each year's amount directly (remove "
+                                                   "ramp_years or shape the schedule)")
         elif len(terms) == 0:
             ctx.error(p + ("schedule",), "missing payment terms: give `schedule` (year = amount) or "
                                          "`total` + `start` + `years`")

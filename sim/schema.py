@@ -242,7 +242,8 @@ debt maturities and loan maturities must lie inside it (tranche `expires` and lo
 `maturity` may equal its end).
 
 **Contracts** give their payments either as a `schedule` or as `total` + `start` + `years`
-(spread evenly, after an optional linear `ramp_years`), never both and never partly.
+(spread evenly after an optional linear `ramp_years`, which only this form takes),
+never both and never partly.
 
 **`extends`.** `extends = "base.toml"` (relative to the file that says it) loads another
 scenario first and applies this file on top of it: tables are merged key by key,

@@ -291,6 +291,16 @@ def test_extends_syntax_error_in_parent(tmp_path):
     assert ei.value.file.endswith("base.toml") and ei.value.line == 1
 
 
+def test_scenario_from_dict_extends_relative_to_base_dir(tmp_path):
+    write(tmp_path, BASE, "sub/base.toml")
+    sc = scenario_from_dict({"name": "d", "extends": "base.toml", "revenue": {"initial": 20}},
+                            source_name="inline", base_dir=tmp_path / "sub")
+    assert sc.name == "d" and sc.data["revenue"]["initial"] == 20.0 and sc.data["seed"] == 42
+    with pytest.raises(ScenarioError) as ei:
+        scenario_from_dict({"name": "d", "extends": "missing.toml"}, source_name="inline", base_dir=tmp_path)
+    assert ei.value.file == "inline" and ei.value.key == "extends" and "file not found" in str(ei.value)
+
+
 # ---------------------------------------------------------------------------------------
 # with_overrides
 # ---------------------------------------------------------------------------------------
@@ -419,6 +429,8 @@ BAD = [
      'contract["Oracle OCI"].years', ["ends after the horizon"], "years = 6"),
     ("ramp longer than period", lambda t: sub(t, "ramp_years = 1", "ramp_years = 5.5"),
      'contract["Oracle OCI"].ramp_years', ["longer than the payment period"], "ramp_years"),
+    ("ramp with a schedule", lambda t: sub(t, 'kind = "chips"\n', 'kind = "chips"\nramp_years = 1\n'),
+     'contract["Nvidia chips"].ramp_years', ["applies only to `total`"], ("ramp_years = 1", 2)),
     ("unknown milestone contract", lambda t: sub(t, 'milestone_contract = "Oracle OCI"',
                                                  'milestone_contract = "Oracle OC"'),
      'investment["Nvidia-OpenAI"].tranche[1].milestone_contract',
