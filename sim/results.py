@@ -210,19 +210,19 @@ class Results:
         lines.append("")
         lines.append("Cumulative probability of default by year end, % [95% interval]")
         width = max(len(e) for e in self.entities) + 2
-        lines.append(" " * width + "".join(f"{y:>19}" for y in self.years) + "   contagious")
+        lines.append(" " * width + "".join(f"{y:>23}" for y in self.years) + "   contagious")
         for i, e in enumerate(self.entities):
-            cells = "".join(f"{_pct_ci(self.pd[i, k], self.pd_lo[i, k], self.pd_hi[i, k]):>19}"
+            cells = "".join(f"{_pct_ci(self.pd[i, k], self.pd_lo[i, k], self.pd_hi[i, k]):>23}"
                             for k in range(len(self.years)))
             share = self.contagious_share[i]
             lines.append(f"{e:<{width}}{cells}   {'-' if not np.isfinite(share) else f'{100 * share:.0f}%':>10}")
         lines.append("")
         lines.append(f"The lab ({self.lab}) by year")
-        lines.append(f"{'':<34}" + "".join(f"{y:>19}" for y in self.years))
-        lines.append(f"{'P(needs new funding), %':<34}" + "".join(f"{100 * v:>19.1f}" for v in self.p_need))
-        lines.append(f"{'Mean new funding needed, $B':<34}" + "".join(f"{v:>19.1f}" for v in self.mean_need))
+        lines.append(f"{'':<34}" + "".join(f"{y:>23}" for y in self.years))
+        lines.append(f"{'P(needs new funding), %':<34}" + "".join(f"{100 * v:>23.1f}" for v in self.p_need))
+        lines.append(f"{'Mean new funding needed, $B':<34}" + "".join(f"{v:>23.1f}" for v in self.mean_need))
         lines.append(f"{'P(funding gap), % [95%]':<34}" + "".join(
-            f"{_pct_ci(self.p_gap[k], self.p_gap_lo[k], self.p_gap_hi[k]):>19}" for k in range(len(self.years))))
+            f"{_pct_ci(self.p_gap[k], self.p_gap_lo[k], self.p_gap_hi[k]):>23}" for k in range(len(self.years))))
         lines.append("")
         lines.append("System, by the horizon")
         lines.append(f"  P(2+ defaults)                 {_pct_ci(self.p2, self.p2_lo, self.p2_hi)}")
