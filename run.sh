@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install bubblesim into .venv, then run the main job: the base scenario, results in results/.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e .
+.venv/bin/bubblesim warmup
+exec .venv/bin/bubblesim run scenarios/base.toml --out results/base "$@"
