@@ -146,11 +146,12 @@ def market_equity(M, st, i):
 
 
 @njit(cache=True, nogil=True)
-def stake_value(M, st, i):
+def stake_value(M, st, equity, i):
+    """Marked value of i's stakes, given each issuer's equity value (0 once defaulted)."""
     v = 0.0
     for j in range(st.alive.shape[0]):
-        if st.share[i, j] > 0.0:
-            v += st.share[i, j] * market_equity(M, st, j)
+        if st.share[i, j] > 0.0 and st.alive[j]:
+            v += st.share[i, j] * equity[j]
     return v
 
 
@@ -178,7 +179,10 @@ def reset_path(M, st, rec, tranche_u):
         rec.exposure[i] = 0.0
         rec.lost_backlog[i] = 0.0
     for i in range(n):
-        st.stake0[i] = stake_value(M, st, i)
+        st.stake0[i] = 0.0
+        for j in range(n):
+            if st.share[i, j] > 0.0:
+                st.stake0[i] += st.share[i, j] * market_equity(M, st, j)
     for c in range(st.c_active.shape[0]):
         st.c_active[c] = True
         st.c_paid[c] = 0.0
@@ -191,11 +195,11 @@ def reset_path(M, st, rec, tranche_u):
 
 
 @njit(cache=True, nogil=True)
-def book_equity(M, st, i, extra_cash):
+def book_equity(M, st, equity, i, extra_cash):
     """Book equity: start value plus retained cash, less debt added, plus the change in
     marked stakes, less impairments. `extra_cash` adds a counterfactual amount."""
     return (M.book0[i] + (st.cash[i] + extra_cash - M.cash0[i]) - (st.debt[i] - M.debt0[i])
-            + (stake_value(M, st, i) - st.stake0[i]) - st.impairment[i])
+            + (stake_value(M, st, equity, i) - st.stake0[i]) - st.impairment[i])
 
 
 @njit(cache=True, nogil=True)
@@ -405,7 +409,7 @@ def step(t, M, sh, st, ws, rec):
             rec.default_kind[i] = LIQUIDITY
     for _round in range(n + 1):
         for i in range(n):
-            if st.alive[i] and not ws.new[i] and M.solvency_on[i] and book_equity(M, st, i, 0.0) < 0.0:
+            if st.alive[i] and not ws.new[i] and M.solvency_on[i] and book_equity(M, st, ws.equity, i, 0.0) < 0.0:
                 ws.new[i] = True
                 rec.default_kind[i] = SOLVENCY
         any_new = False
@@ -441,7 +445,7 @@ def _defaults_anyway(M, st, ws, i):
     # book equity with that cash, its principal paid, and no write-downs caused by others
     debt_cf = st.debt[i] - ws.principal[i] if ws.dflt[i] else st.debt[i]
     w = (M.book0[i] + (cash_cf - M.cash0[i]) - (debt_cf - M.debt0[i])
-         + (stake_value(M, st, i) - st.stake0[i]) + st.stake_lost[i])
+         + (stake_value(M, st, ws.equity, i) - st.stake0[i]) + st.stake_lost[i])
     return w < 0.0
 
 
@@ -458,7 +462,7 @@ def _process_default(t, M, st, ws, rec, i):
     rec.exposure[i] = ws.el[i] + remaining_debt
     rec.loss[i] = (ws.el[i] - outside_paid) + (1.0 - M.recovery[i]) * remaining_debt
     # stakes in i are worth nothing from now on
-    value_i = market_equity(M, st, i)
+    value_i = ws.equity[i]
     for h in range(n):
         if st.alive[h] and h != i and st.share[h, i] > 0.0:
             st.stake_lost[h] += st.share[h, i] * value_i
