@@ -58,13 +58,14 @@ def new_path_buffers(M: ModelArrays):
     """State, scratch and record arrays for one path (reused for every path of a chunk)."""
     n, m, q, steps = M.cash0.shape[0], M.c_payer.shape[0], M.t_amount.shape[0], M.n_steps
     st = K.State(
-        sc=np.zeros(4), cash=np.zeros(n), debt=np.zeros(n), log_ocf=np.zeros(n), alive=np.ones(n, bool),
+        sc=np.zeros(4), cash=np.zeros(n), debt=np.zeros(n), amortising=np.zeros(n),
+        loan_out=np.zeros(M.l_amount.shape[0]), log_ocf=np.zeros(n), alive=np.ones(n, bool),
         share=np.zeros((n, n)), stake0=np.zeros(n), impairment=np.zeros(n), net_shortfall=np.zeros(n),
         stake_lost=np.zeros(n), c_active=np.ones(m, bool), c_paid=np.zeros(m),
         c_relet=np.full(m, -1, np.int64), t_ok=np.zeros(q, bool), t_done=np.zeros(q, bool),
     )
     ws = K.Scratch(
-        L=np.zeros((n, n)), e=np.zeros(n), el=np.zeros(n), net_out=np.zeros(n), principal=np.zeros(n),
+        L=np.zeros((n, n)), e=np.zeros(n), el=np.zeros(n), net_out=np.zeros(n), principal=np.zeros(n), scheduled=np.zeros(n),
         p=np.zeros(n), dflt=np.zeros(n, bool), work=np.zeros((n, n + 4)), equity=np.zeros(n),
         receipts=np.zeros(n), pending=np.zeros(q, bool), new=np.zeros(n, bool), shortfall_now=np.zeros(n),
         margin_lost=np.zeros(n),
@@ -101,13 +102,36 @@ def add_stats(total: K.Stats | None, part: K.Stats) -> K.Stats:
     return total
 
 
+SUMMARY_FIXED = 5  # chunk_summary columns before the per-entity default counts
+
+
 def chunk_summary(M: ModelArrays, s: K.Stats) -> np.ndarray:
-    """Per-chunk estimates kept for batch-means standard errors: [mean loss, VaR99, ES99]."""
+    """Per-chunk estimates kept for batch-means standard errors:
+    [mean loss, VaR99, ES99, paths, paths with 2+ defaults, then the cumulative default
+    count by each year end of entity 0 (years...), entity 1, ...] (counts as floats).
+    Columns 0-2 are the original ones; the counts give paired (common random numbers)
+    standard errors of differences between variants (sim.batch)."""
     from .stats import loss_var_es
 
     n = s.n_paths[0]
     var, es = loss_var_es(s.loss_hist, s.loss_hist_sum, 0.99)
-    return np.array([s.total_loss[0] / n, var, es])
+    spy = M.steps_per_year
+    cum_year = np.cumsum(s.default_at, axis=1)[:, spy - 1::spy]
+    return np.concatenate([[s.total_loss[0] / n, var, es, n, s.cascade[2:].sum()],
+                           cum_year.ravel().astype(float)])
+
+
+class _borrowed:
+    """Context manager around an executor the caller owns (not shut down on exit)."""
+
+    def __init__(self, executor):
+        self.executor = executor
+
+    def __enter__(self):
+        return self.executor
+
+    def __exit__(self, *exc):
+        return False
 
 
 def default_threads() -> int:
@@ -116,11 +140,16 @@ def default_threads() -> int:
 
 def simulate(M: ModelArrays, paths: int, seed: int, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
              threads: int | None = None, first_chunk: int = 0,
-             progress: Callable[[int, int], None] | None = None) -> tuple[K.Stats, np.ndarray, dict]:
+             progress: Callable[[int, int], None] | None = None,
+             executor=None) -> tuple[K.Stats, np.ndarray, dict]:
     """Run `paths` paths and return (reduced stats, per-chunk summaries, run info).
 
     Memory is bounded by a window of 2 x threads chunks in flight, whatever `paths` is.
     `first_chunk` offsets the chunk indices (used to extend a run with new chunks).
+    `executor`: anything with `submit(fn, *args)` returning a future with `.result()`
+    (a concurrent.futures executor, sim.cluster.DaskExecutor); chunk tasks go there
+    instead of a private thread pool, `threads` then sizes the window only. The reduction
+    stays in chunk order, so results are bit-identical whatever runs the chunks.
     """
     sizes = chunk_layout(paths, chunk_size)
     threads = threads or default_threads()
@@ -128,7 +157,7 @@ def simulate(M: ModelArrays, paths: int, seed: int, *, chunk_size: int = DEFAULT
     summaries = []
     done = 0
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
+    with (ThreadPoolExecutor(max_workers=threads) if executor is None else _borrowed(executor)) as pool:
         window: deque = deque()
         for k, size in enumerate(sizes):
             window.append(pool.submit(run_chunk, M, seed, first_chunk + k, size))

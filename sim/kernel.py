@@ -34,13 +34,15 @@ class State(NamedTuple):
     sc: np.ndarray  # [log revenue, log sentiment, winter flag (0/1), unused]
     cash: np.ndarray  # (n,)
     debt: np.ndarray  # (n,)
+    amortising: np.ndarray  # (n,) part of the outside debt still on its amortisation schedule
+    loan_out: np.ndarray  # (l,) outstanding principal of each network loan
     log_ocf: np.ndarray  # (n,) log of outside cash flow relative to its start
     alive: np.ndarray  # (n,) bool
     share: np.ndarray  # (n, n) stakes held, holder x issuer
     stake0: np.ndarray  # (n,) marked stakes at the start (book equity counts changes from it)
     impairment: np.ndarray  # (n,) cumulative write-offs of capacity built for defaulted payers
     net_shortfall: np.ndarray  # (n,) cumulative cash the network did not deliver (for ELS)
-    stake_lost: np.ndarray  # (n,) stake value lost to issuers' defaults (for ELS)
+    stake_lost: np.ndarray  # (n,) stakes and loans written off through others' defaults (for ELS)
     c_active: np.ndarray  # (m,) bool
     c_paid: np.ndarray  # (m,) cumulative payments made on each contract
     c_relet: np.ndarray  # (m,) int: step from which lost capacity is re-let, -1 if none
@@ -55,6 +57,7 @@ class Scratch(NamedTuple):
     el: np.ndarray  # (n,) due to outside creditors this step
     net_out: np.ndarray  # (n,) outside cash flow this step (may be negative)
     principal: np.ndarray  # (n,) principal due in cash this step
+    scheduled: np.ndarray  # (n,) amortisation scheduled this step (paid or rolled over)
     p: np.ndarray  # (n,) clearing payments
     dflt: np.ndarray  # (n,) bool, defaulted in the clearing
     work: np.ndarray  # (n, n + 4) clearing workspace
@@ -165,6 +168,7 @@ def reset_path(M, st, rec, tranche_u):
     for i in range(n):
         st.cash[i] = M.cash0[i]
         st.debt[i] = M.debt0[i]
+        st.amortising[i] = M.debt0[i] - M.bullet_total[i]
         st.log_ocf[i] = 0.0
         st.alive[i] = True
         st.impairment[i] = 0.0
@@ -183,6 +187,8 @@ def reset_path(M, st, rec, tranche_u):
         for j in range(n):
             if st.share[i, j] > 0.0:
                 st.stake0[i] += st.share[i, j] * market_equity(M, st, j)
+    for k in range(st.loan_out.shape[0]):
+        st.loan_out[k] = M.l_amount[k]
     for c in range(st.c_active.shape[0]):
         st.c_active[c] = True
         st.c_paid[c] = 0.0
@@ -195,11 +201,23 @@ def reset_path(M, st, rec, tranche_u):
 
 
 @njit(cache=True, nogil=True)
+def loan_position(M, st, i):
+    """Network loans i has lent minus those it owes, outstanding (change from the start)."""
+    v = 0.0
+    for k in range(st.loan_out.shape[0]):
+        if M.l_lender[k] == i:
+            v += st.loan_out[k] - M.l_amount[k]
+        elif M.l_borrower[k] == i:
+            v -= st.loan_out[k] - M.l_amount[k]
+    return v
+
+
+@njit(cache=True, nogil=True)
 def book_equity(M, st, equity, i, extra_cash):
     """Book equity: start value plus retained cash, less debt added, plus the change in
     marked stakes, less impairments. `extra_cash` adds a counterfactual amount."""
     return (M.book0[i] + (st.cash[i] + extra_cash - M.cash0[i]) - (st.debt[i] - M.debt0[i])
-            + (stake_value(M, st, equity, i) - st.stake0[i]) - st.impairment[i])
+            + (stake_value(M, st, equity, i) - st.stake0[i]) + loan_position(M, st, i) - st.impairment[i])
 
 
 @njit(cache=True, nogil=True)
@@ -287,20 +305,22 @@ def step(t, M, sh, st, ws, rec):
     # network loans
     for k in range(M.l_amount.shape[0]):
         a, b = M.l_borrower[k], M.l_lender[k]
-        if st.alive[a] and st.alive[b] and t <= M.l_maturity[k]:
-            ws.L[a, b] += M.l_rate[k] * M.l_amount[k] * dt
+        if st.alive[a] and st.alive[b] and st.loan_out[k] > 0.0:
+            ws.L[a, b] += M.l_rate[k] * st.loan_out[k] * dt
             if t == M.l_maturity[k]:
-                ws.L[a, b] += M.l_amount[k]
+                ws.L[a, b] += st.loan_out[k]
 
     # outside debt service, with refinancing of maturing principal
     for i in range(n):
         ws.principal[i] = 0.0
+        ws.scheduled[i] = 0.0
         ws.el[i] = 0.0
         ws.e[i] = 0.0
         if not st.alive[i]:
             continue
         interest = M.rate[i] * st.debt[i] * dt
-        due = min(st.debt[i], M.amort[i] + M.bullet[i, t])
+        ws.scheduled[i] = min(st.amortising[i], M.amort[i])
+        due = ws.scheduled[i] + M.bullet[i, t]
         if due > 0.0:
             lev = st.debt[i] / ws.equity[i] if ws.equity[i] > 0.0 else 0.0
             x = M.refi_logit[i] + M.refi_sent_slope * st.sc[1] - M.refi_lev_slope * lev
@@ -388,6 +408,12 @@ def step(t, M, sh, st, ws, rec):
         else:
             st.cash[i] = max(0.0, ws.e[i] + ws.receipts[i] - ws.p[i])
             st.debt[i] -= ws.principal[i]
+            # scheduled amortisation leaves the schedule whether paid or refinanced
+            st.amortising[i] -= ws.scheduled[i]
+    for k in range(M.l_amount.shape[0]):
+        if t == M.l_maturity[k] and st.loan_out[k] > 0.0 and st.alive[M.l_borrower[k]] \
+                and st.alive[M.l_lender[k]] and not ws.dflt[M.l_borrower[k]]:
+            st.loan_out[k] = 0.0
     for k in range(q):
         if ws.pending[k]:
             a, b = M.t_investor[k], M.t_investee[k]
@@ -396,8 +422,8 @@ def step(t, M, sh, st, ws, rec):
                 pb += ws.L[a, j]
             paid = M.t_amount[k] * (ws.p[a] / pb if pb > 0.0 else 1.0)
             st.t_done[k] = True
-            if paid > 0.0:
-                st.share[a, b] += paid / (ws.equity[b] + paid)
+            if paid > 0.0 and ws.equity[b] > 0.0:
+                st.share[a, b] += paid / ws.equity[b]  # shares bought at the current mark
 
     # 6. defaults: liquidity (could not pay in full), solvency (book equity < 0); a default
     # writes down its counterparties, which may make others insolvent in the same step.
@@ -445,7 +471,7 @@ def _defaults_anyway(M, st, ws, i):
     # book equity with that cash, its principal paid, and no write-downs caused by others
     debt_cf = st.debt[i] - ws.principal[i] if ws.dflt[i] else st.debt[i]
     w = (M.book0[i] + (cash_cf - M.cash0[i]) - (debt_cf - M.debt0[i])
-         + (stake_value(M, st, ws.equity, i) - st.stake0[i]) + st.stake_lost[i])
+         + (stake_value(M, st, ws.equity, i) - st.stake0[i]) + loan_position(M, st, i) + st.stake_lost[i])
     return w < 0.0
 
 
@@ -458,14 +484,26 @@ def _process_default(t, M, st, ws, rec, i):
     for j in range(n):
         pb += ws.L[i, j]
     outside_paid = ws.el[i] * (ws.p[i] / pb if pb > 0.0 else 1.0)
-    remaining_debt = st.debt[i] - (ws.principal[i] if ws.dflt[i] else 0.0)
-    rec.exposure[i] = ws.el[i] + remaining_debt
-    rec.loss[i] = (ws.el[i] - outside_paid) + (1.0 - M.recovery[i]) * remaining_debt
+    if ws.dflt[i]:  # could not pay this step: its outside creditors' claims include what was due
+        remaining_debt = st.debt[i] - ws.principal[i]
+        rec.exposure[i] = ws.el[i] + remaining_debt
+        rec.loss[i] = (ws.el[i] - outside_paid) + (1.0 - M.recovery[i]) * remaining_debt
+    else:  # insolvent after paying this step: its cash goes to its creditors first
+        rec.exposure[i] = st.debt[i]
+        rec.loss[i] = (1.0 - M.recovery[i]) * max(st.debt[i] - st.cash[i], 0.0)
     # stakes in i are worth nothing from now on
     value_i = ws.equity[i]
     for h in range(n):
         if st.alive[h] and h != i and st.share[h, i] > 0.0:
             st.stake_lost[h] += st.share[h, i] * value_i
+    # network loans with i end: its lenders write off what it owed; what it lent is lost
+    for k in range(st.loan_out.shape[0]):
+        if st.loan_out[k] > 0.0 and M.l_borrower[k] == i:
+            if st.alive[M.l_lender[k]]:
+                st.stake_lost[M.l_lender[k]] += st.loan_out[k]
+            st.loan_out[k] = 0.0
+        elif st.loan_out[k] > 0.0 and M.l_lender[k] == i:
+            st.loan_out[k] = 0.0
     st.alive[i] = False
     st.cash[i] = 0.0
     st.debt[i] = 0.0
@@ -477,7 +515,7 @@ def _process_default(t, M, st, ws, rec, i):
         if a != i and b != i:
             continue
         st.c_active[c] = False
-        if a == i and st.alive[b]:
+        if a == i and st.alive[b] and not ws.new[b]:
             backlog = M.c_remaining[c, t + 1]
             rec.lost_backlog[b] += backlog
             keep = M.c_relet_share[c] * (1.0 - M.c_relet_discount[c])

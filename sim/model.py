@@ -54,6 +54,7 @@ class ModelArrays(NamedTuple):
     rate: np.ndarray
     amort: np.ndarray  # principal per step of the amortising part
     bullet: np.ndarray  # (n, n_steps) bullet maturities
+    bullet_total: np.ndarray  # (n,)
     refi_logit: np.ndarray
     ocf0: np.ndarray
     ocf_growth: np.ndarray
@@ -232,7 +233,7 @@ def compile_scenario(scenario) -> ModelArrays:
         raise_share=lab["raise_share"], raise_share_winter=lab["raise_share_winter"],
         refi_sent_slope=refi["sentiment_slope"], refi_lev_slope=refi["leverage_slope"],
         refi_winter_shift=refi["winter_shift"],
-        cash0=col("cash"), debt0=debt0, rate=col("rate"), amort=amort, bullet=bullet,
+        cash0=col("cash"), debt0=debt0, rate=col("rate"), amort=amort, bullet=bullet, bullet_total=bullet.sum(axis=1),
         refi_logit=np.array([_logit(e["refi_prob"]) for e in ents]),
         ocf0=col("ocf"), ocf_growth=ocf_growth, ocf_growth_winter=ocf_growth_winter,
         ocf_vol=col("ocf_volatility"), ocf_loading=col("ocf_loading"),

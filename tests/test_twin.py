@@ -1,0 +1,248 @@
+"""Pin the numba kernel `sim.kernel.step` to its pure-Python twin (tests/twin.py).
+
+A stressed scenario (AI winters, refinancing walls, a lab that runs out of cash, thinly
+capitalised partners, milestone and Bernoulli tranches, a vendor loan, re-letting) is run
+path by path with the jitted kernel. Before every step the kernel state is snapshot, the
+twin advances the snapshot on the same shocks, and every state and record field must agree
+to 1e-10 (relative where magnitudes exceed 1). The branches the twin went through are
+counted and each must occur, so the comparison is not vacuous.
+
+Run directly (`.venv/bin/python tests/test_twin.py`) to print the branch counts and discrepancy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from sim import kernel as K
+from sim.engine import chunk_generator, new_path_buffers
+from sim.model import compile_scenario
+from sim.scenario import scenario_from_dict
+
+try:
+    from tests.twin import initial_state, state_as_kernel_fields, state_from_kernel, step_twin
+except ImportError:  # run as a script: python tests/test_twin.py
+    from twin import initial_state, state_as_kernel_fields, state_from_kernel, step_twin
+
+TOL = 1e-10
+SEED = 20260101
+N_PATHS = 300
+
+# Branches that must each occur at least once over the compared steps.
+REQUIRED_EVENTS = (
+    "winter_entry", "winter_exit", "refinancing_failure", "refinancing_success",
+    "lab_liquidity_default", "liquidity_default", "solvency_default", "solvency_default_impaired",
+    "contagious_default", "fundamental_default", "cascade_wave_default", "clearing_with_default",
+    "tranche_paid", "tranche_condition_failed", "tranche_milestone_pending",
+    "relet_waiting", "relet_income", "loan_principal_due", "loan_repaid",
+    "stake_written_off", "impairment", "contract_terminated", "contract_underpaid",
+    "lab_raised", "lab_gap",
+)
+
+STRESSED = {
+    "name": "twin-stress",
+    "time": {"start_year": 2026, "steps_per_year": 4, "horizon_years": 7},
+    "revenue": {"initial": 13.0, "growth0": 0.9, "growth_inf": 0.15, "half_life": 2.0,
+                "volatility": 0.35},
+    "regime": {"enabled": True, "enter_prob": 0.35, "exit_prob": 0.3, "growth_winter": -0.2,
+               "volatility_winter": 0.4, "jump_mean": -0.3, "jump_sd": 0.15, "sentiment_jump": -0.4},
+    "sentiment": {"mean_reversion": 0.8, "volatility": 0.3, "rho": 0.5},
+    "lab": {"entity": "OpenAI", "opex_share_start": 0.35, "opex_share_end": 0.2, "opex_years": 4.0,
+            "valuation_multiple": 25.0, "valuation_multiple_winter": 10.0,
+            "raise_share": 0.10, "raise_share_winter": 0.02},
+    "refinancing": {"sentiment_slope": 2.0, "leverage_slope": 1.0, "winter_shift": -1.5},
+    "entity": [
+        {"name": "OpenAI", "kind": "lab", "cash": 15.0, "debt": 4.0, "amortisation_years": 3.0,
+         "refi_prob": 0.9, "book_equity": 60.0, "ocf": 0.0},
+        {"name": "Oracle", "kind": "cloud", "cash": 10.0, "debt": 100.0, "rate": 0.055,
+         "maturities": {2027: 15.0, 2028: 20.0}, "refi_prob": 0.85, "ocf": 20.0, "ocf_volatility": 0.2,
+         "market_equity": 300.0, "equity_beta": 1.5, "book_equity": 25.0, "alpha": 0.8, "beta": 0.9,
+         "recovery": 0.5},
+        {"name": "Microsoft", "kind": "cloud", "cash": 80.0, "debt": 40.0, "ocf": 100.0,
+         "market_equity": 3000.0, "book_equity": 300.0},
+        {"name": "Nvidia", "kind": "chipmaker", "cash": 50.0, "debt": 10.0, "ocf": 80.0,
+         "market_equity": 4000.0, "book_equity": 150.0},
+        {"name": "CoreWeave", "kind": "neocloud", "cash": 2.0, "debt": 25.0, "rate": 0.09,
+         "maturities": {2027: 7.0, 2029: 6.0}, "amortisation_years": 6.0, "refi_prob": 0.8,
+         "ocf": 2.0, "ocf_volatility": 0.3, "market_equity": 40.0, "equity_beta": 2.0,
+         "book_equity": 6.0, "alpha": 0.7, "beta": 0.8, "recovery": 0.3},
+        {"name": "SoftBank", "kind": "investor", "cash": 15.0, "debt": 60.0, "rate": 0.06,
+         "maturities": {2026: 15.0}, "refi_prob": 0.75, "ocf": 5.0, "market_equity": 100.0,
+         "equity_beta": 1.5, "book_equity": 40.0},
+        {"name": "AMD", "kind": "chipmaker", "cash": 5.0, "debt": 2.0, "ocf": 6.0,
+         "market_equity": 250.0, "book_equity": 30.0, "solvency_default": False},
+    ],
+    "contract": [
+        {"name": "Oracle OCI", "payer": "OpenAI", "payee": "Oracle", "total": 300.0, "start": 2027.0,
+         "years": 5.0, "ramp_years": 1.0, "cost_ratio": 0.6, "capex_share": 0.35,
+         "relet_share": 0.5, "relet_delay": 1.0, "relet_discount": 0.3},
+        {"name": "Azure", "payer": "OpenAI", "payee": "Microsoft", "cost_ratio": 0.5, "capex_share": 0.2,
+         "relet_share": 0.7, "relet_delay": 0.5, "relet_discount": 0.2,
+         "schedule": {2026: 10.0, 2027: 15.0, 2028: 20.0, 2029: 25.0, 2030: 25.0, 2031: 25.0, 2032: 25.0}},
+        {"name": "Nvidia chips", "payer": "OpenAI", "payee": "Nvidia", "total": 100.0, "start": 2026.5,
+         "years": 5.0, "cost_ratio": 0.4, "capex_share": 0.1},
+        {"name": "CoreWeave", "payer": "OpenAI", "payee": "CoreWeave", "total": 22.0, "start": 2026.0,
+         "years": 5.0, "cost_ratio": 0.55, "capex_share": 0.4, "relet_share": 0.6, "relet_delay": 0.75},
+        {"name": "AMD chips", "payer": "OpenAI", "payee": "AMD", "total": 30.0, "start": 2026.75,
+         "years": 4.0, "cost_ratio": 0.5, "capex_share": 0.1, "relet_delay": 0.25},
+        {"name": "MS-CoreWeave", "payer": "Microsoft", "payee": "CoreWeave", "total": 8.0,
+         "start": 2026.0, "years": 6.0, "cost_ratio": 0.55},
+    ],
+    "investment": [
+        {"name": "Nvidia-OpenAI", "investor": "Nvidia", "investee": "OpenAI", "tranche": [
+            {"date": 2026.5, "amount": 5.0, "milestone_contract": "Nvidia chips", "milestone_amount": 10.0},
+            {"date": 2026.5, "amount": 5.0, "milestone_contract": "Nvidia chips", "milestone_amount": 30.0},
+            {"date": 2026.5, "amount": 5.0, "milestone_contract": "Nvidia chips", "milestone_amount": 60.0},
+        ]},
+        {"name": "SoftBank-OpenAI", "investor": "SoftBank", "investee": "OpenAI", "tranche": [
+            {"date": 2026.0, "amount": 10.0},
+            {"date": 2026.75, "amount": 20.0, "probability": 0.6, "expires": 2027.0},
+            {"date": 2027.5, "amount": 10.0, "probability": 0.5},
+        ]},
+    ],
+    "stake": [
+        {"holder": "Microsoft", "issuer": "OpenAI", "share": 0.27},
+        {"holder": "SoftBank", "issuer": "OpenAI", "share": 0.11},
+        {"holder": "OpenAI", "issuer": "AMD", "share": 0.10},
+        {"holder": "OpenAI", "issuer": "CoreWeave", "share": 0.05},
+        {"holder": "Nvidia", "issuer": "CoreWeave", "share": 0.07},
+    ],
+    "loan": [
+        {"name": "Nvidia-CoreWeave", "lender": "Nvidia", "borrower": "CoreWeave", "amount": 3.0,
+         "rate": 0.08, "maturity": 2028.0},
+    ],
+}
+
+
+class Comparison:
+    def __init__(self):
+        self.max_discrepancy = 0.0
+        self.where = ""
+        self.compared = 0
+
+    def check(self, name, got, want, ctx):
+        got = np.asarray(got)
+        want = np.asarray(want)
+        assert got.shape == want.shape, f"{ctx}: {name} shape {got.shape} != {want.shape}"
+        self.compared += got.size
+        if got.dtype == bool or want.dtype == bool or np.issubdtype(got.dtype, np.integer):
+            bad = np.argwhere(got.astype(np.int64) != want.astype(np.int64))
+            assert bad.size == 0, (f"{ctx}: {name} differs at {bad[0].tolist()}: "
+                                   f"kernel {got[tuple(bad[0])]} twin {want[tuple(bad[0])]}")
+            return
+        got = got.astype(float)
+        want = want.astype(float)
+        d = np.abs(got - want) / np.maximum(1.0, np.maximum(np.abs(got), np.abs(want)))
+        d = np.where(got == want, 0.0, d)  # equal infinities (none expected) count as agreement
+        k = int(np.argmax(d)) if d.size else 0
+        worst = float(d.flat[k]) if d.size else 0.0
+        idx = [int(x) for x in np.unravel_index(k, d.shape)] if d.size else []
+        if worst > self.max_discrepancy:
+            self.max_discrepancy, self.where = worst, f"{ctx}: {name}{idx}"
+        assert worst <= TOL and not np.isnan(d).any(), (
+            f"{ctx}: {name}{idx}: kernel {float(got.flat[k])!r} twin {float(want.flat[k])!r} "
+            f"(discrepancy {worst:.3g})")
+
+
+def compare_state(cmp: Comparison, st, twin_state, ctx):
+    for name, want in state_as_kernel_fields(twin_state).items():
+        got = st.sc[int(name[3])] if name.startswith("sc[") else getattr(st, name)
+        cmp.check(name, got, want, ctx)
+
+
+def expected_record(rec_before, t, r):
+    """The kernel record after a step: the record before it plus the twin's updates."""
+    e = {f: np.array(getattr(rec_before, f), copy=True) for f in K.Record._fields}
+    e["revenue"][t] = r.revenue
+    e["need"][t] = r.need
+    e["gap"][t] = r.gap
+    e["winter"][t] = 1.0 if r.winter else 0.0
+    for d in r.defaults:
+        e["default_step"][d.entity] = t
+        e["default_kind"][d.entity] = d.kind
+        e["contagious"][d.entity] = d.contagious
+        e["loss"][d.entity] = d.loss
+        e["exposure"][d.entity] = d.exposure
+    for payee, amount in r.lost_backlog.items():
+        e["lost_backlog"][payee] += amount
+    e["diag"][0] = max(e["diag"][0], r.conservation_error)
+    e["diag"][1] += 1.0 if r.clearing_ran else 0.0
+    e["diag"][2] += r.clearing_rounds
+    return e
+
+
+def run_comparison(scenario: dict, n_paths: int, seed: int = SEED):
+    """Run kernel and twin side by side; returns (event counts, Comparison, diag error)."""
+    M = compile_scenario(scenario_from_dict(scenario))
+    st, ws, rec, shocks, tranche_u = new_path_buffers(M)
+    rng = chunk_generator(seed, 0)
+    events = {}
+    cmp = Comparison()
+    max_conservation = 0.0
+    for path in range(n_paths):
+        K.draw_path_shocks(rng, shocks, tranche_u)
+        K.reset_path(M, st, rec, tranche_u)
+        compare_state(cmp, st, initial_state(M, tranche_u), f"path {path} start")
+        for t in range(M.n_steps):
+            ctx = f"path {path} step {t}"
+            before = state_from_kernel(st)
+            rec_before = K.Record(*[np.array(a, copy=True) for a in rec])
+            twin_state, r = step_twin(t, M, shocks[t], before)
+            K.step(t, M, shocks[t], st, ws, rec)
+            compare_state(cmp, st, twin_state, ctx)
+            want = expected_record(rec_before, t, r)
+            for f in K.Record._fields:
+                if f == "diag":
+                    # clearings and rounds exactly; the conservation error is rounding noise
+                    cmp.check("diag[1:]", rec.diag[1:], want["diag"][1:], ctx)
+                    assert rec.diag[0] <= 1e-12 and want["diag"][0] <= 1e-12, ctx
+                    max_conservation = max(max_conservation, rec.diag[0])
+                else:
+                    cmp.check(f, getattr(rec, f), want[f], ctx)
+            for k, v in r.events.items():
+                events[k] = events.get(k, 0) + v
+    return events, cmp, max_conservation
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    t0 = time.perf_counter()
+    out = run_comparison(STRESSED, N_PATHS)
+    return out + (time.perf_counter() - t0,)
+
+
+def test_kernel_step_matches_twin(comparison):
+    events, cmp, _, _ = comparison
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+
+
+def test_twin_comparison_covers_every_branch(comparison):
+    events, _, _, _ = comparison
+    missing = [e for e in REQUIRED_EVENTS if events.get(e, 0) == 0]
+    assert not missing, f"branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
+def test_twin_step_does_not_mutate_its_input():
+    M = compile_scenario(scenario_from_dict(STRESSED))
+    _, _, _, shocks, tranche_u = new_path_buffers(M)
+    K.draw_path_shocks(chunk_generator(SEED, 0), shocks, tranche_u)
+    s0 = initial_state(M, tranche_u)
+    before = state_as_kernel_fields(s0)
+    s1, _ = step_twin(0, M, shocks[0], s0)
+    assert state_as_kernel_fields(s0) == before
+    assert s1 is not s0
+
+
+if __name__ == "__main__":
+    t0 = time.perf_counter()
+    events, cmp, cons = run_comparison(STRESSED, N_PATHS)
+    print(f"{time.perf_counter() - t0:.1f} s, {cmp.compared} values compared, max discrepancy "
+          f"{cmp.max_discrepancy:.3g} at {cmp.where}; max conservation error {cons:.3g}")
+    for k, v in sorted(events.items()):
+        print(f"  {k:32s} {v}")
+    print("missing:", [e for e in REQUIRED_EVENTS if events.get(e, 0) == 0])

@@ -1,0 +1,519 @@
+"""A pure-Python twin of one simulation period (no numba), for pinning `sim.kernel.step`.
+
+Written from the economics (MODEL.md section 4 and the documented conventions of
+sim/kernel.py), for readability rather than speed: plain Python floats and lists, one
+function per stage of the period. The joint clearing goes through the public, validated
+API `sim.clearing.clear_detailed`, not the kernel's internal routines.
+
+    state = state_from_kernel(st)                    # snapshot of a kernel State
+    new_state, rec = step_twin(t, M, shocks[t], state)
+
+`rec` (a `StepRecord`) says what the period produced: the lab's revenue, funding need and
+gap, the regime, each default (kind, ELS class, outside creditors' loss and exposure),
+the backlog payees lost, clearing diagnostics, and `events`, a Counter of the branches
+the period went through (used by the test to prove its coverage).
+
+Conventions the twin shares with the kernel (they are modelling choices, documented
+there): per-step amounts are annual amounts times dt; shocks per step are
+[z_revenue, z_sentiment, u_regime, z_jump, (z_ocf_i, u_refi_i) for each entity i];
+obligations due in a period are cleared jointly; a defaulted entity neither pays nor
+receives from the next period on.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.clearing import clear_detailed
+
+LIQUIDITY, SOLVENCY = 1, 2
+# Tolerances shared with the kernel's documented conventions.
+MILESTONE_TOL = 1e-12  # cumulative payments within this of a milestone count as reaching it
+ELS_CASH_TOL = 1e-12  # relative: counterfactual cash this far below zero is still "can pay"
+
+
+# ---------------------------------------------------------------------------- data
+
+
+@dataclass
+class TwinState:
+    """Everything that carries from one period to the next on one path."""
+
+    log_revenue: float
+    log_sentiment: float
+    winter: bool
+    cash: list  # per entity
+    debt: list  # outside debt (face)
+    amortising: list  # part of the outside debt still on its amortisation schedule
+    loan_out: list  # outstanding principal per network loan
+    log_ocf: list  # log outside cash flow relative to its start
+    alive: list  # bool
+    share: list  # share[h][i]: stake of holder h in issuer i
+    stake0: list  # marked value of each entity's stakes at the start of the path
+    impairment: list  # cumulative write-offs of capacity built for defaulted payers
+    net_shortfall: list  # cumulative cash the network failed to deliver (lost margin + unpaid)
+    stake_lost: list  # value of stakes lost to issuers' defaults
+    contract_active: list  # bool per contract
+    contract_paid: list  # cumulative payments per contract
+    relet_from: list  # per contract: step from which lost capacity is re-let (-1: none)
+    tranche_ok: list  # bool: the tranche's outside (Bernoulli) condition holds on this path
+    tranche_done: list  # bool: the tranche was paid (or attempted)
+
+
+@dataclass
+class DefaultEvent:
+    entity: int
+    kind: int  # LIQUIDITY or SOLVENCY
+    contagious: bool  # ELS: would not have defaulted had the network paid in full
+    loss: float  # loss to outside creditors
+    exposure: float  # outside claims on it when it defaulted
+    cascade_round: int  # 0: found right after clearing; k: k-th wave of the in-step cascade
+
+
+@dataclass
+class StepRecord:
+    revenue: float
+    winter: bool
+    need: float
+    gap: float
+    defaults: list = field(default_factory=list)  # DefaultEvent, in processing order
+    lost_backlog: dict = field(default_factory=dict)  # payee -> backlog lost this period
+    clearing_ran: bool = False  # True when somebody could not pay in full
+    clearing_rounds: int = 0
+    conservation_error: float = 0.0  # relative |paid - received| in the clearing
+    events: Counter = field(default_factory=Counter)
+
+
+def state_from_kernel(st) -> TwinState:
+    """A TwinState holding a copy of a kernel `State`."""
+    def fl(a):
+        return [float(x) for x in a]
+
+    def bl(a):
+        return [bool(x) for x in a]
+
+    return TwinState(
+        log_revenue=float(st.sc[0]), log_sentiment=float(st.sc[1]), winter=bool(st.sc[2] > 0.5),
+        cash=fl(st.cash), debt=fl(st.debt), amortising=fl(st.amortising), loan_out=fl(st.loan_out),
+        log_ocf=fl(st.log_ocf), alive=bl(st.alive),
+        share=[fl(row) for row in st.share], stake0=fl(st.stake0), impairment=fl(st.impairment),
+        net_shortfall=fl(st.net_shortfall), stake_lost=fl(st.stake_lost),
+        contract_active=bl(st.c_active), contract_paid=fl(st.c_paid),
+        relet_from=[int(x) for x in st.c_relet], tranche_ok=bl(st.t_ok), tranche_done=bl(st.t_done),
+    )
+
+
+def state_as_kernel_fields(s: TwinState) -> dict:
+    """The state under the kernel's field names (for comparison with a kernel `State`)."""
+    return {
+        "sc[0]": s.log_revenue, "sc[1]": s.log_sentiment, "sc[2]": 1.0 if s.winter else 0.0,
+        "cash": s.cash, "debt": s.debt, "amortising": s.amortising, "loan_out": s.loan_out,
+        "log_ocf": s.log_ocf, "alive": s.alive, "share": s.share,
+        "stake0": s.stake0, "impairment": s.impairment, "net_shortfall": s.net_shortfall,
+        "stake_lost": s.stake_lost, "c_active": s.contract_active, "c_paid": s.contract_paid,
+        "c_relet": s.relet_from, "t_ok": s.tranche_ok, "t_done": s.tranche_done,
+    }
+
+
+def initial_state(M, tranche_u) -> TwinState:
+    """The state at the start of a path (tranche conditions drawn from `tranche_u`)."""
+    n, m = len(M.cash0), len(M.c_payer)
+    s = TwinState(
+        log_revenue=float(M.log_r0), log_sentiment=0.0, winter=False,
+        cash=[float(x) for x in M.cash0], debt=[float(x) for x in M.debt0],
+        amortising=[float(d) - float(np.sum(b)) for d, b in zip(M.debt0, M.bullet)],
+        loan_out=[float(x) for x in M.l_amount], log_ocf=[0.0] * n,
+        alive=[True] * n, share=[[float(x) for x in row] for row in M.share0], stake0=[0.0] * n,
+        impairment=[0.0] * n, net_shortfall=[0.0] * n, stake_lost=[0.0] * n,
+        contract_active=[True] * m, contract_paid=[0.0] * m, relet_from=[-1] * m,
+        tranche_ok=[bool(u < p) for u, p in zip(tranche_u, M.t_prob)],
+        tranche_done=[False] * len(M.t_amount),
+    )
+    s.stake0 = [stakes_value(M, s, h) for h in range(n)]
+    return s
+
+
+# ------------------------------------------------------------------ valuations
+
+
+def equity_value(M, s: TwinState, i: int) -> float:
+    """Market value of i's equity: the lab at a revenue multiple (lower in winter), others
+    at their start value scaled by sentiment^beta; zero once defaulted."""
+    if not s.alive[i]:
+        return 0.0
+    sentiment = math.exp(s.log_sentiment)
+    if i == M.lab:
+        multiple = M.multiple_winter if s.winter else M.multiple
+        return multiple * math.exp(s.log_revenue) * sentiment
+    return float(M.market_equity[i]) * sentiment ** float(M.equity_beta[i])
+
+
+def stakes_value(M, s: TwinState, h: int) -> float:
+    """Marked value of the stakes h holds."""
+    return sum(s.share[h][i] * equity_value(M, s, i) for i in range(len(s.alive)) if s.share[h][i] > 0.0)
+
+
+def loans_change(M, s: TwinState, i: int) -> float:
+    """Change since the start of network loans i is owed less those it owes."""
+    lent = sum(s.loan_out[k] - M.l_amount[k] for k in range(len(s.loan_out)) if M.l_lender[k] == i)
+    owed = sum(s.loan_out[k] - M.l_amount[k] for k in range(len(s.loan_out)) if M.l_borrower[k] == i)
+    return lent - owed
+
+
+def book_equity(M, s: TwinState, i: int) -> float:
+    """Start book equity + retained cash - new debt + change in marked stakes and network
+    loans - impairments."""
+    return (float(M.book0[i]) + (s.cash[i] - float(M.cash0[i])) - (s.debt[i] - float(M.debt0[i]))
+            + (stakes_value(M, s, i) - s.stake0[i]) + loans_change(M, s, i) - s.impairment[i])
+
+
+# ----------------------------------------------------------------------- stages
+
+
+def _advance_markets(t, M, sh, s: TwinState, ev: Counter):
+    """Stage 1: regime switch, lab revenue (log-Euler GBM), sentiment (exact OU step), and
+    the winter-entry jumps. Returns (revenue, sentiment shock z_s)."""
+    dt = M.dt
+    entered = False
+    if M.regime_on:
+        u = sh[2]
+        if not s.winter and u < M.p_enter:
+            s.winter, entered = True, True
+            ev["winter_entry"] += 1
+        elif s.winter and u < M.p_exit:
+            s.winter = False
+            ev["winter_exit"] += 1
+    if s.winter:
+        drift, vol = M.growth_winter, M.volatility_winter
+    else:
+        years = t * dt  # time at the start of the step
+        drift = M.growth_inf + (M.growth0 - M.growth_inf) * 0.5 ** (years / M.half_life)
+        vol = M.volatility
+    z_revenue = sh[0]
+    z_sentiment = M.rho * z_revenue + math.sqrt(1.0 - M.rho ** 2) * sh[1]
+    s.log_revenue += (drift - 0.5 * vol ** 2) * dt + vol * math.sqrt(dt) * z_revenue
+    s.log_sentiment = s.log_sentiment * M.sent_decay + M.sent_sd * z_sentiment
+    if entered:
+        s.log_revenue += M.jump_mean + M.jump_sd * sh[3]
+        s.log_sentiment += M.sentiment_jump
+    return math.exp(s.log_revenue), z_sentiment
+
+
+def _outside_cash_flows(t, M, sh, s: TwinState, revenue, z_sentiment):
+    """Stage 1b: each entity's outside operating cash flow this step (the lab's includes its
+    revenue net of non-compute opex). Dead entities earn nothing (their process still runs)."""
+    dt = M.dt
+    n = len(s.alive)
+    flow = [0.0] * n
+    for i in range(n):
+        drift = M.ocf_growth_winter[i] if s.winter else M.ocf_growth[i]
+        vol, loading = M.ocf_vol[i], M.ocf_loading[i]
+        z = loading * z_sentiment + math.sqrt(1.0 - loading ** 2) * sh[4 + 2 * i]
+        s.log_ocf[i] += (drift - 0.5 * vol ** 2) * dt + vol * math.sqrt(dt) * z
+        if s.alive[i]:
+            flow[i] = M.ocf0[i] * math.exp(s.log_ocf[i]) * dt
+    if s.alive[M.lab]:
+        flow[M.lab] += revenue * dt * (1.0 - M.opex_share[t])
+    return flow
+
+
+def _contracts(t, M, s: TwinState, owe, flow, shortfall, margin_lost, ev: Counter):
+    """Stage 2a: take-or-pay amounts due on live contracts (payee bears its delivery cost);
+    on contracts ended by a payer's default, the payee's lost margin and, after the delay,
+    its margin on the re-let share of the capacity (at a discount)."""
+    for c in range(len(M.c_payer)):
+        payer, payee = int(M.c_payer[c]), int(M.c_payee[c])
+        amount, cost = float(M.c_amount[c, t]), float(M.c_cost[c])
+        if s.contract_active[c]:
+            owe[payer][payee] += amount
+            flow[payee] -= cost * amount
+        elif s.relet_from[c] >= 0 and s.alive[payee]:
+            margin = (1.0 - cost) * amount  # what the defaulted payer's business would have earned
+            relet_margin = 0.0
+            if t >= s.relet_from[c]:
+                price = 1.0 - float(M.c_relet_discount[c])
+                relet_margin = float(M.c_relet_share[c]) * amount * (price - cost)
+                flow[payee] += relet_margin
+                if amount > 0.0:
+                    ev["relet_income"] += 1
+            elif amount > 0.0:
+                ev["relet_waiting"] += 1
+            margin_lost[payee] += margin - relet_margin
+            shortfall[payee] += margin - relet_margin
+
+
+def _tranches(t, M, s: TwinState, owe, ev: Counter):
+    """Stage 2b: investment tranches that fall due: inside their window, the Bernoulli
+    condition drawn for the path holds, investor and investee alive, milestone reached
+    (cumulative payments on the linked contract up to the previous step)."""
+    due = []
+    for k in range(len(M.t_amount)):
+        if s.tranche_done[k] or not (M.t_first[k] <= t <= M.t_last[k]):
+            continue
+        if not s.tranche_ok[k]:
+            ev["tranche_condition_failed"] += 1
+            continue
+        investor, investee = int(M.t_investor[k]), int(M.t_investee[k])
+        if not (s.alive[investor] and s.alive[investee]):
+            continue
+        c = int(M.t_contract[k])
+        if c >= 0 and s.contract_paid[c] < M.t_milestone[k] - MILESTONE_TOL:
+            ev["tranche_milestone_pending"] += 1
+            continue
+        owe[investor][investee] += float(M.t_amount[k])
+        due.append(k)
+    return due
+
+
+def _network_loans(t, M, s: TwinState, owe, ev: Counter):
+    """Stage 2c: interest every step on network loans, principal at maturity."""
+    for k in range(len(M.l_amount)):
+        borrower, lender = int(M.l_borrower[k]), int(M.l_lender[k])
+        if s.alive[borrower] and s.alive[lender] and s.loan_out[k] > 0.0:
+            owe[borrower][lender] += float(M.l_rate[k]) * s.loan_out[k] * M.dt
+            if t == M.l_maturity[k]:
+                owe[borrower][lender] += s.loan_out[k]
+                ev["loan_principal_due"] += 1
+
+
+def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
+    """Stage 2d: interest and scheduled principal on outside debt. Scheduled principal rolls
+    over when the credit market is open to the entity (a logistic probability falling with
+    leverage, rising with sentiment, shifted in winter); otherwise it is due in cash.
+    Returns (outside assets, outside liabilities, principal due in cash) per entity; a
+    negative outside cash flow is a liability to outside creditors."""
+    n = len(s.alive)
+    assets, outside_due, principal = [0.0] * n, [0.0] * n, [0.0] * n
+    amortisation = [0.0] * n
+    for i in range(n):
+        if not s.alive[i]:
+            continue
+        interest = M.rate[i] * s.debt[i] * M.dt
+        amortisation[i] = min(s.amortising[i], M.amort[i])
+        scheduled = amortisation[i] + M.bullet[i, t]
+        if scheduled > 0.0:
+            leverage = s.debt[i] / equity[i] if equity[i] > 0.0 else 0.0
+            logit = M.refi_logit[i] + M.refi_sent_slope * s.log_sentiment - M.refi_lev_slope * leverage
+            if s.winter:
+                logit += M.refi_winter_shift
+            p_roll = 1.0 / (1.0 + math.exp(-logit))
+            if sh[5 + 2 * i] >= p_roll:
+                principal[i] = scheduled
+                ev["refinancing_failure"] += 1
+            else:
+                ev["refinancing_success"] += 1
+        outside_due[i] = interest + principal[i]
+        if flow[i] >= 0.0:
+            assets[i] = s.cash[i] + flow[i]
+        else:
+            assets[i] = s.cash[i]
+            outside_due[i] += -flow[i]
+    return assets, outside_due, principal, amortisation
+
+
+def _lab_raise(t, M, s: TwinState, owe, assets, outside_due, equity, ev: Counter):
+    """Stage 3: the lab raises new equity for what its cash, cash flow and incoming payments
+    (tranches included, assumed paid) do not cover, up to a share of its valuation."""
+    lab = M.lab
+    if not s.alive[lab]:
+        return 0.0, 0.0
+    n = len(s.alive)
+    owed = outside_due[lab] + sum(owe[lab][j] for j in range(n))
+    incoming = sum(owe[j][lab] for j in range(n))
+    need = max(0.0, owed - assets[lab] - incoming)
+    capacity = (M.raise_share_winter if s.winter else M.raise_share) * equity[lab] * M.dt
+    raised = min(need, capacity)
+    assets[lab] += raised
+    if need > 0.0:
+        ev["lab_raised"] += 1
+    if need - raised > 0.0:
+        ev["lab_gap"] += 1
+    return need, need - raised
+
+
+def _defaults_anyway(M, s: TwinState, i, ctx) -> bool:
+    """Elsinger-Lehar-Summer: would i default had every network counterparty paid in full,
+    this step and all earlier ones (no unpaid receivables, no lost margin, no write-offs of
+    capacity or stakes caused by others' defaults)?"""
+    full_cash = (ctx["assets"][i] + ctx["due_in"][i] - ctx["pbar"][i]
+                 + (s.net_shortfall[i] - ctx["shortfall"][i]) + ctx["margin_lost"][i])
+    if full_cash < -ELS_CASH_TOL * max(1.0, ctx["pbar"][i]):
+        return True  # cannot pay even with everything it was owed
+    if not M.solvency_on[i]:
+        return False
+    debt = ctx["debt_start"][i] - ctx["principal"][i]  # its own principal paid
+    equity = (float(M.book0[i]) + (full_cash - float(M.cash0[i])) - (debt - float(M.debt0[i]))
+              + (stakes_value(M, s, i) - s.stake0[i]) + loans_change(M, s, i)
+              + s.stake_lost[i])  # no impairment
+    return equity < 0.0
+
+
+def _process_default(t, M, s: TwinState, i, ctx, rec: StepRecord, ev: Counter):
+    """Consequences of i's default: outside creditors recover what the clearing paid them now
+    and `recovery` of the debt not yet due; stakes in i go to zero; all contracts with i end;
+    payees of i lose the backlog and write off the unrecoverable part of the capacity sunk
+    for it, and may re-let a share after the delay. Returns (loss, exposure)."""
+    frac = ctx["frac"][i]
+    outside_due = ctx["outside_due"][i]
+    if ctx["in_default"][i]:  # could not pay this step
+        remaining_debt = ctx["debt_start"][i] - ctx["principal"][i]
+        exposure = outside_due + remaining_debt
+        loss = (outside_due - outside_due * frac) + (1.0 - float(M.recovery[i])) * remaining_debt
+    else:  # paid this step, then insolvent: its cash goes to creditors first
+        exposure = s.debt[i]
+        loss = (1.0 - float(M.recovery[i])) * max(s.debt[i] - s.cash[i], 0.0)
+    value = equity_value(M, s, i)
+    for h in range(len(s.alive)):
+        if h != i and s.alive[h] and s.share[h][i] > 0.0:
+            s.stake_lost[h] += s.share[h][i] * value
+            ev["stake_written_off"] += 1
+    for k in range(len(s.loan_out)):
+        if s.loan_out[k] > 0.0 and M.l_borrower[k] == i:
+            if s.alive[M.l_lender[k]]:
+                s.stake_lost[M.l_lender[k]] += s.loan_out[k]  # the lender writes it off
+            s.loan_out[k] = 0.0
+        elif s.loan_out[k] > 0.0 and M.l_lender[k] == i:
+            s.loan_out[k] = 0.0  # a defaulted lender's loan is not collected
+    s.alive[i] = False
+    s.cash[i] = 0.0
+    s.debt[i] = 0.0
+    for c in range(len(M.c_payer)):
+        payer, payee = int(M.c_payer[c]), int(M.c_payee[c])
+        if not s.contract_active[c] or i not in (payer, payee):
+            continue
+        s.contract_active[c] = False
+        ev["contract_terminated"] += 1
+        if payer == i and s.alive[payee] and payee not in ctx["wave"]:
+            backlog = float(np.sum(M.c_amount[c, t + 1:]))  # value still due after this step
+            rec.lost_backlog[payee] = rec.lost_backlog.get(payee, 0.0) + backlog
+            kept = float(M.c_relet_share[c]) * (1.0 - float(M.c_relet_discount[c]))
+            write_off = float(M.c_capex[c]) * backlog * (1.0 - kept)
+            s.impairment[payee] += write_off
+            if write_off > 0.0:
+                ev["impairment"] += 1
+            s.relet_from[c] = t + 1 + int(M.c_relet_delay[c])
+    return loss, exposure
+
+
+# ----------------------------------------------------------------------- the step
+
+
+def step_twin(t: int, M, sh, state: TwinState):
+    """Advance one path by one period from `state` (not modified) on the shocks `sh`.
+    Returns (new state, StepRecord)."""
+    s = copy.deepcopy(state)
+    sh = [float(x) for x in sh]
+    ev: Counter = Counter()
+    n, lab = len(s.alive), M.lab
+    debt_start = list(s.debt)
+
+    # 1. markets and outside business
+    revenue, z_sentiment = _advance_markets(t, M, sh, s, ev)
+    flow = _outside_cash_flows(t, M, sh, s, revenue, z_sentiment)
+    equity = [equity_value(M, s, i) for i in range(n)]  # marks before this period's defaults
+
+    # 2. obligations due this period
+    owe = [[0.0] * n for _ in range(n)]  # owe[i][j]: i owes j
+    shortfall = [0.0] * n  # cash the network fails to deliver to each entity this step
+    margin_lost = [0.0] * n
+    _contracts(t, M, s, owe, flow, shortfall, margin_lost, ev)
+    due_tranches = _tranches(t, M, s, owe, ev)
+    _network_loans(t, M, s, owe, ev)
+    assets, outside_due, principal, amortisation = _outside_debt(t, M, sh, s, flow, equity, ev)
+
+    # 3. the lab's equity raise
+    need, gap = _lab_raise(t, M, s, owe, assets, outside_due, equity, ev)
+    rec = StepRecord(revenue=revenue, winter=s.winter, need=need, gap=gap)
+
+    # 4. joint clearing (greatest Rogers-Veraart clearing vector, public API)
+    L = np.array(owe, dtype=float)
+    res = clear_detailed(L, np.array(assets), np.array(outside_due), M.alpha, M.beta)
+    pay = [float(x) for x in res.payments]
+    in_default = [bool(x) for x in res.defaulted]
+    rec.clearing_ran = any(in_default)
+    rec.clearing_rounds = res.rounds if rec.clearing_ran else 0
+    pbar = [outside_due[i] + sum(owe[i]) for i in range(n)]
+    frac = [pay[i] / pbar[i] if pbar[i] > 0.0 else 1.0 for i in range(n)]
+    due_in = [sum(owe[j][i] for j in range(n)) for i in range(n)]
+    received = [sum(owe[j][i] * frac[j] for j in range(n)) for i in range(n)]
+    paid_total = sum(pay)
+    received_total = sum(received) + sum(outside_due[j] * frac[j] for j in range(n))
+    if paid_total > 0.0:
+        rec.conservation_error = abs(paid_total - received_total) / paid_total
+    if rec.clearing_ran:
+        ev["clearing_with_default"] += 1
+
+    # 5. settlement
+    for c in range(len(M.c_payer)):
+        if s.contract_active[c]:
+            payer = int(M.c_payer[c])
+            s.contract_paid[c] += float(M.c_amount[c, t]) * frac[payer]
+            if frac[payer] < 1.0 and M.c_amount[c, t] > 0.0:
+                ev["contract_underpaid"] += 1
+    for i in range(n):
+        if not s.alive[i]:
+            continue
+        unpaid = max(0.0, due_in[i] - received[i])
+        shortfall[i] += unpaid
+        if in_default[i]:
+            s.cash[i] = 0.0
+        else:
+            s.cash[i] = max(0.0, assets[i] + received[i] - pay[i])
+            s.debt[i] -= principal[i]
+            s.amortising[i] -= amortisation[i]  # leaves the schedule, paid or refinanced
+    for k in range(len(M.l_amount)):
+        borrower, lender = int(M.l_borrower[k]), int(M.l_lender[k])
+        if (t == M.l_maturity[k] and s.loan_out[k] > 0.0 and s.alive[borrower] and s.alive[lender]
+                and not in_default[borrower]):
+            s.loan_out[k] = 0.0
+    for k in due_tranches:
+        investor, investee = int(M.t_investor[k]), int(M.t_investee[k])
+        paid = float(M.t_amount[k]) * frac[investor]
+        s.tranche_done[k] = True
+        if paid > 0.0 and equity[investee] > 0.0:
+            s.share[investor][investee] += paid / equity[investee]  # bought at the current mark
+            ev["tranche_paid"] += 1
+    for k in range(len(M.l_amount)):
+        borrower, lender = int(M.l_borrower[k]), int(M.l_lender[k])
+        if t == M.l_maturity[k] and state.alive[borrower] and state.alive[lender] and pay[borrower] > 0.0:
+            ev["loan_repaid"] += 1
+
+    # 6. defaults and the in-step solvency cascade
+    for i in range(n):
+        s.net_shortfall[i] += shortfall[i]
+    ctx = {"assets": assets, "due_in": due_in, "pbar": pbar, "shortfall": shortfall,
+           "margin_lost": margin_lost, "debt_start": debt_start, "principal": principal,
+           "frac": frac, "outside_due": outside_due, "in_default": in_default, "wave": set()}
+    new = {i: LIQUIDITY for i in range(n) if s.alive[i] and in_default[i]}
+    for wave in range(n + 1):
+        for i in range(n):
+            if s.alive[i] and i not in new and M.solvency_on[i] and book_equity(M, s, i) < 0.0:
+                new[i] = SOLVENCY
+        if not new:
+            break
+        # classify the whole wave first (simultaneous defaults), then apply its consequences
+        classes = {i: not _defaults_anyway(M, s, i, ctx) for i in new}
+        ctx["wave"] = set(new)
+        for i in sorted(new):
+            impaired = s.impairment[i] > 0.0
+            loss, exposure = _process_default(t, M, s, i, ctx, rec, ev)
+            rec.defaults.append(DefaultEvent(i, new[i], classes[i], loss, exposure, wave))
+            ev["liquidity_default" if new[i] == LIQUIDITY else "solvency_default"] += 1
+            if classes[i]:
+                ev["contagious_default"] += 1
+            else:
+                ev["fundamental_default"] += 1
+            if i == lab:
+                ev[f"lab_{'liquidity' if new[i] == LIQUIDITY else 'solvency'}_default"] += 1
+            if new[i] == SOLVENCY and impaired:
+                ev["solvency_default_impaired"] += 1
+            if wave > 0:
+                ev["cascade_wave_default"] += 1
+        new = {}
+    rec.events = ev
+    return s, rec
