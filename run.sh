@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install bubblesim into .venv, then run the main job: the base scenario, results in results/.
+# Install bubblesim into .venv, then run the main job: every shipped scenario as one batch
+# (common random numbers), results in results/, the HTML report and figures in results/report/.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -7,4 +8,4 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e .
 .venv/bin/bubblesim warmup
-exec .venv/bin/bubblesim run scenarios/base.toml --out results/base "$@"
+exec .venv/bin/bubblesim batch scenarios/ --out results "$@"

@@ -59,11 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--chunk-size", type=_positive_int, default=None,
                    help="paths per chunk (part of the random layout; default 8192)")
     r.add_argument("--quiet", action="store_true", help="no progress and no summary table")
+    from .sensitivity import positive_float
+
+    r.add_argument("--target-se", type=positive_float, default=None, metavar="X",
+                   help="add chunks (doubling the run) until every default probability's standard error "
+                   "is <= X, or --max-paths (instead of --paths)")
+    r.add_argument("--max-paths", type=_positive_int, default=None,
+                   help="cap for --target-se (default: 0.25/X^2, which always suffices, at most 10M)")
 
     v = sub.add_parser("validate", help="check scenario files without running them")
     v.add_argument("scenarios", nargs="+", help="scenario TOML files")
 
     sub.add_parser("warmup", help="compile every numba kernel once (cached on disk)")
+
+    from .batch_cli import add_batch_parser
+
+    add_batch_parser(sub)
+
+    from .report_cli import add_report_parser
+
+    add_report_parser(sub)
+
+    from .sensitivity import add_parsers as add_sensitivity_parsers
+
+    add_sensitivity_parsers(sub)
     return p
 
 
@@ -87,11 +106,34 @@ def cmd_run(args) -> int:
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    from .batch import has_sweep
+
+    if has_sweep(args.scenario) and not args.quiet:
+        print(f"note: {args.scenario} has a [sweep]: run simulates the file as written; "
+              "`bubblesim batch` runs its variants", file=sys.stderr)
     out = args.out or os.path.join("results", scenario.name)
     show = _progress_printer(scenario.name, not args.quiet and sys.stderr.isatty())
-    results = run(scenario, paths=args.paths, seed=args.seed, threads=args.threads,
-                  chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, progress=show)
+    if args.target_se is None and args.max_paths is not None:
+        print("bubblesim: --max-paths needs --target-se", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.target_se is not None:
+        if args.paths is not None:
+            print("bubblesim: give --paths or --target-se (with --max-paths), not both", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        from .sensitivity import run_to_precision
+
+        results = run_to_precision(scenario, args.target_se, max_paths=args.max_paths, seed=args.seed,
+                                   chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, threads=args.threads,
+                                   progress=show)
+    else:
+        results = run(scenario, paths=args.paths, seed=args.seed, threads=args.threads,
+                      chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, progress=show)
     written = results.write(out)
+    prec = results.run_info.get("precision")
+    if prec and not args.quiet:
+        print(f"target se {prec['target_se']:g}: {'met' if prec['met'] else 'NOT met'} with {prec['paths']:,} "
+              f"paths (largest se {prec['max_se']:.5f}, at {prec['max_se_at']}; cap {prec['max_paths']:,} "
+              f"paths)", file=sys.stderr)
     if not args.quiet:
         print(results.summary_table())
         print(f"\nwrote {len(written)} files to {out}/ ({results.run_info['wall_seconds']:.1f}s, "
@@ -100,18 +142,19 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .scenario import ScenarioError, load_scenario
+    from .scenario import ScenarioError
 
     status = EXIT_OK
     for path in args.scenarios:
         try:
-            s = load_scenario(path)
+            from .batch import validate_path  # also batch files and [sweep] keys
+
+            line = validate_path(path)
         except ScenarioError as err:
             print(f"INVALID {err}", file=sys.stderr)
             status = EXIT_BAD_INPUT
         else:
-            print(f"ok      {path}: {s.name} ({len(s.data['entity'])} entities, "
-                  f"{len(s.data.get('contract', []))} contracts)")
+            print(f"ok      {path}: {line}")
     return status
 
 
@@ -128,6 +171,18 @@ def main(argv: list[str] | None = None) -> int:
     from .scenario import ScenarioError
 
     try:
+        if args.command == "batch":
+            from .batch_cli import cmd_batch
+
+            return cmd_batch(args)
+        if args.command == "report":
+            from .report_cli import cmd_report
+
+            return cmd_report(args)
+        if args.command in ("sensitivity", "reverse-stress"):
+            from .sensitivity import cmd_reverse_stress, cmd_sensitivity
+
+            return (cmd_sensitivity if args.command == "sensitivity" else cmd_reverse_stress)(args)
         return {"run": cmd_run, "validate": cmd_validate, "warmup": cmd_warmup}[args.command](args)
     except ScenarioError as err:
         print(f"bubblesim: {err}", file=sys.stderr)

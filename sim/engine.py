@@ -64,12 +64,7 @@ def new_path_buffers(M: ModelArrays):
         stake_lost=np.zeros(n), c_active=np.ones(m, bool), c_paid=np.zeros(m),
         c_relet=np.full(m, -1, np.int64), t_ok=np.zeros(q, bool), t_done=np.zeros(q, bool),
     )
-    ws = K.Scratch(
-        L=np.zeros((n, n)), e=np.zeros(n), el=np.zeros(n), net_out=np.zeros(n), principal=np.zeros(n), scheduled=np.zeros(n),
-        p=np.zeros(n), dflt=np.zeros(n, bool), work=np.zeros((n, n + 4)), equity=np.zeros(n),
-        receipts=np.zeros(n), pending=np.zeros(q, bool), new=np.zeros(n, bool), shortfall_now=np.zeros(n),
-        margin_lost=np.zeros(n),
-    )
+    ws = K.new_scratch(n, q)
     rec = K.Record(
         default_step=np.full(n, -1, np.int64), default_kind=np.zeros(n, np.int64),
         contagious=np.zeros(n, bool), loss=np.zeros(n), exposure=np.zeros(n), lost_backlog=np.zeros(n),
@@ -141,7 +136,7 @@ def default_threads() -> int:
 def simulate(M: ModelArrays, paths: int, seed: int, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
              threads: int | None = None, first_chunk: int = 0,
              progress: Callable[[int, int], None] | None = None,
-             executor=None) -> tuple[K.Stats, np.ndarray, dict]:
+             executor=None, start: K.Stats | None = None) -> tuple[K.Stats, np.ndarray, dict]:
     """Run `paths` paths and return (reduced stats, per-chunk summaries, run info).
 
     Memory is bounded by a window of 2 x threads chunks in flight, whatever `paths` is.
@@ -150,10 +145,13 @@ def simulate(M: ModelArrays, paths: int, seed: int, *, chunk_size: int = DEFAULT
     (a concurrent.futures executor, sim.cluster.DaskExecutor); chunk tasks go there
     instead of a private thread pool, `threads` then sizes the window only. The reduction
     stays in chunk order, so results are bit-identical whatever runs the chunks.
+    `start`: the reduced statistics of chunks 0..first_chunk-1 (not modified); the returned
+    statistics continue that reduction, so a run extended chunk group by chunk group is
+    bit-identical to one run of all its chunks (sim.sensitivity.run_to_precision).
     """
     sizes = chunk_layout(paths, chunk_size)
     threads = threads or default_threads()
-    total: K.Stats | None = None
+    total: K.Stats | None = None if start is None else add_stats(None, start)
     summaries = []
     done = 0
     t0 = time.perf_counter()

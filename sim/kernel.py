@@ -9,6 +9,19 @@ Random numbers: each path draws its shocks for all steps up front, in a fixed or
 the chunk's own Generator (`draw_path_shocks`), whatever happens on the path; so two
 scenarios run with the same seed see the same shocks path by path (common random numbers),
 and `step` can be replayed on hand-made shocks.
+
+Speed (benchmarks/RESULTS.md). The hot loop is `simulate_chunk`: everything one step
+needs that does not change along a path (per-step drifts, square roots, the sparsity
+pattern of the obligations and stakes, the starting marks) is computed once per chunk by
+`derive` into a `Derived` tuple; per-step totals (each entity's total obligation p-bar,
+its receipts due, the fraction it paid) are computed once per step into `Scratch`; the
+obligation matrix is touched only where an obligation can exist. Helpers called inside the
+loop take a few arrays, never the big tuples: numba increments and decrements the
+reference count of every array in every tuple passed to a call, an atomic operation each,
+and with ~100 arrays that used to cost more than the economics. The rare branches
+(defaults) still take the tuples. All of this keeps the floating-point operations, and
+their order, exactly those of the straightforward formulation, so results are
+bit-identical to it (tests/twin.py pins `step` to a pure-Python twin).
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .clearing import all_can_pay, clearing_vector
+from .clearing import _REL_TOL, clearing_vector
 
 # Fixed histogram grids (log-spaced) for streaming quantiles; bin 0 holds exact zeros.
 REV_LO, REV_HI, REV_BINS = 1e-2, 1e5, 1400  # lab revenue, $B/yr
@@ -27,6 +40,10 @@ NEED_LO, NEED_HI, NEED_BINS = 1e-3, 1e4, 1400  # funding need per step, $B
 LOSS_LO, LOSS_HI, LOSS_BINS = 1e-3, 1e5, 1600  # total losses to outside creditors per path, $B
 
 LIQUIDITY, SOLVENCY = 1, 2
+
+# Equity marks: how `Derived.pow_group` tells `_step` to value an entity that is not the lab.
+_NO_MARKET_EQUITY = -1  # market_equity is 0: the mark is 0 whatever the sentiment
+_BETA_ONE = -2  # equity_beta is 1: the mark is market_equity * sentiment (x ** 1.0 == x)
 
 
 class State(NamedTuple):
@@ -51,8 +68,8 @@ class State(NamedTuple):
 
 
 class Scratch(NamedTuple):
-    """Per-step work arrays."""
-    L: np.ndarray  # (n, n) obligations due this step
+    """Per-step work arrays (`new_scratch` allocates them)."""
+    L: np.ndarray  # (n, n) obligations due this step; zero outside Derived's pattern
     e: np.ndarray  # (n,) outside assets available this step
     el: np.ndarray  # (n,) due to outside creditors this step
     net_out: np.ndarray  # (n,) outside cash flow this step (may be negative)
@@ -67,6 +84,20 @@ class Scratch(NamedTuple):
     new: np.ndarray  # (n,) bool: defaults found this step not yet processed
     shortfall_now: np.ndarray  # (n,) network shortfall this step (lost margin + unpaid receivables)
     margin_lost: np.ndarray  # (n,) margin lost this step on contracts ended by payers' defaults
+    pbar: np.ndarray  # (n,) total obligation: outside + network (sum_j L[i, j] + el[i])
+    due_in: np.ndarray  # (n,) network payments due to each entity (sum_j L[j, i])
+    frac: np.ndarray  # (n,) fraction of its obligations each entity paid (1.0 if none due)
+    spow: np.ndarray  # (n,) sentiment ** beta, one entry per distinct equity_beta
+
+
+def new_scratch(n: int, q: int) -> Scratch:
+    """Per-step work arrays for n entities and q tranches (L starts, and stays, zero
+    outside the obligation pattern)."""
+    z = np.zeros
+    return Scratch(L=z((n, n)), e=z(n), el=z(n), net_out=z(n), principal=z(n), scheduled=z(n), p=z(n),
+                   dflt=z(n, np.bool_), work=z((n, n + 4)), equity=z(n), receipts=z(n), pending=z(q, np.bool_),
+                   new=z(n, np.bool_), shortfall_now=z(n), margin_lost=z(n), pbar=z(n), due_in=z(n), frac=z(n),
+                   spow=z(n))
 
 
 class Record(NamedTuple):
@@ -106,7 +137,139 @@ class Stats(NamedTuple):
     diag: np.ndarray  # [max conservation error, clearings, rounds]
 
 
+class Derived(NamedTuple):
+    """What `_step` needs that is fixed for a scenario: computed once per chunk by `derive`,
+    with the same operations, in the same order, as written out inside the step."""
+    rev_drift: np.ndarray  # (n_steps,) boom drift of log revenue over the step, (g_t - vol^2/2) dt
+    rev_sd: float  # vol sqrt(dt)
+    winter_drift: float  # (growth_winter - volatility_winter^2/2) dt
+    winter_sd: float  # volatility_winter sqrt(dt)
+    rho_c: float  # sqrt(1 - rho^2)
+    ocf_c: np.ndarray  # (n,) sqrt(1 - loading^2)
+    ocf_drift: np.ndarray  # (n,) (g_i - s_i^2/2) dt, boom
+    ocf_drift_winter: np.ndarray  # (n,) the same in winter
+    ocf_sd: np.ndarray  # (n,) s_i sqrt(dt)
+    pow_group: np.ndarray  # (n,) int: index into Scratch.spow, or _NO_MARKET_EQUITY / _BETA_ONE
+    pow_beta: np.ndarray  # (k,) the distinct equity_beta values that need a power
+    stake0: np.ndarray  # (n,) marked stakes at the start of every path
+    ob_row_ptr: np.ndarray  # (n + 1,) CSR of every (debtor, creditor) pair an obligation can link
+    ob_row_col: np.ndarray  # creditors of each debtor, ascending
+    ob_col_ptr: np.ndarray  # (n + 1,) the same pattern by creditor (CSC)
+    ob_col_row: np.ndarray  # debtors of each creditor, ascending
+    st_ptr: np.ndarray  # (n + 1,) CSR of every (holder, issuer) pair a stake can link
+    st_col: np.ndarray  # issuers of each holder, ascending
+
+
 @njit(cache=True, nogil=True)
+def _pattern(mask):
+    """CSR (row pointers, column indices, ascending) and CSC of a boolean (n, n) mask."""
+    n = mask.shape[0]
+    nnz = 0
+    for i in range(n):
+        for j in range(n):
+            if mask[i, j]:
+                nnz += 1
+    row_ptr = np.zeros(n + 1, np.int64)
+    row_col = np.zeros(nnz, np.int64)
+    col_ptr = np.zeros(n + 1, np.int64)
+    col_row = np.zeros(nnz, np.int64)
+    k = 0
+    for i in range(n):
+        for j in range(n):
+            if mask[i, j]:
+                row_col[k] = j
+                k += 1
+        row_ptr[i + 1] = k
+    k = 0
+    for j in range(n):
+        for i in range(n):
+            if mask[i, j]:
+                col_row[k] = i
+                k += 1
+        col_ptr[j + 1] = k
+    return row_ptr, row_col, col_ptr, col_row
+
+
+@njit(cache=True, nogil=True)
+def derive(M):
+    """The `Derived` constants of a scenario (allocates; once per chunk)."""
+    n = M.cash0.shape[0]
+    dt = M.dt
+    sqdt = math.sqrt(dt)
+    vol = M.volatility
+    rev_drift = np.empty(M.n_steps)
+    for t in range(M.n_steps):
+        g = M.growth_inf + (M.growth0 - M.growth_inf) * 0.5 ** (t * dt / M.half_life)
+        rev_drift[t] = (g - 0.5 * vol * vol) * dt
+    vw = M.volatility_winter
+    ocf_c = np.empty(n)
+    ocf_drift = np.empty(n)
+    ocf_drift_winter = np.empty(n)
+    ocf_sd = np.empty(n)
+    for i in range(n):
+        s = M.ocf_vol[i]
+        load = M.ocf_loading[i]
+        ocf_c[i] = math.sqrt(1.0 - load * load)
+        ocf_drift[i] = (M.ocf_growth[i] - 0.5 * s * s) * dt
+        ocf_drift_winter[i] = (M.ocf_growth_winter[i] - 0.5 * s * s) * dt
+        ocf_sd[i] = s * sqdt
+
+    # entities with the same equity_beta share one power of the sentiment per step
+    pow_group = np.empty(n, np.int64)
+    pow_beta = np.empty(n)
+    k = 0
+    for i in range(n):
+        b = M.equity_beta[i]
+        if i == M.lab or M.market_equity[i] == 0.0:
+            pow_group[i] = _NO_MARKET_EQUITY
+        elif b == 1.0:
+            pow_group[i] = _BETA_ONE
+        else:
+            pow_group[i] = -3
+            for g in range(k):
+                if pow_beta[g] == b:
+                    pow_group[i] = g
+            if pow_group[i] == -3:
+                pow_beta[k] = b
+                pow_group[i] = k
+                k += 1
+
+    # marks at the start of a path (sentiment exp(0) = 1, boom): the stakes' start value
+    equity0 = np.empty(n)
+    for j in range(n):
+        s = math.exp(0.0)
+        if j == M.lab:
+            equity0[j] = M.multiple * math.exp(M.log_r0) * s
+        else:
+            equity0[j] = M.market_equity[j] * s ** M.equity_beta[j]
+    stake0 = np.zeros(n)
+    for i in range(n):
+        for j in range(n):
+            if M.share0[i, j] > 0.0:
+                stake0[i] += M.share0[i, j] * equity0[j]
+
+    # where obligations and stakes can exist: contracts, tranches, loans; stakes held
+    # at the start or bought through tranches
+    ob = np.zeros((n, n), np.bool_)
+    held = M.share0 > 0.0
+    for c in range(M.c_payer.shape[0]):
+        ob[M.c_payer[c], M.c_payee[c]] = True
+    for k2 in range(M.t_amount.shape[0]):
+        ob[M.t_investor[k2], M.t_investee[k2]] = True
+        held[M.t_investor[k2], M.t_investee[k2]] = True
+    for k2 in range(M.l_amount.shape[0]):
+        ob[M.l_borrower[k2], M.l_lender[k2]] = True
+    for i in range(n):
+        ob[i, i] = False  # the scenario forbids self-links; the clearing ignores the diagonal
+    row_ptr, row_col, col_ptr, col_row = _pattern(ob)
+    st_ptr, st_col, _, _ = _pattern(held)
+    return Derived(rev_drift, vol * sqdt, (M.growth_winter - 0.5 * vw * vw) * dt, vw * sqdt,
+                   math.sqrt(1.0 - M.rho * M.rho), ocf_c, ocf_drift, ocf_drift_winter, ocf_sd,
+                   pow_group, pow_beta[:k].copy(), stake0, row_ptr, row_col, col_ptr, col_row,
+                   st_ptr, st_col)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def log_bin(value, lo, hi, bins):
     """Bin index on a log grid with `bins` bins in [lo, hi]; 0 for value <= 0; clipped."""
     if not value > 0.0:
@@ -136,30 +299,406 @@ def draw_path_shocks(rng, shocks, tranche_u):
             shocks[t, 5 + 2 * i] = rng.random()
 
 
-@njit(cache=True, nogil=True)
-def market_equity(M, st, i):
-    """Equity value of entity i at the current state (0 once it has defaulted)."""
-    if not st.alive[i]:
-        return 0.0
-    s = math.exp(st.sc[1])
-    if i == M.lab:
-        mult = M.multiple_winter if st.sc[2] > 0.5 else M.multiple
-        return mult * math.exp(st.sc[0]) * s
-    return M.market_equity[i] * s ** M.equity_beta[i]
-
-
-@njit(cache=True, nogil=True)
-def stake_value(M, st, equity, i):
+@njit(cache=True, nogil=True, inline="always")
+def stake_value(share, alive, equity, i):
     """Marked value of i's stakes, given each issuer's equity value (0 once defaulted)."""
     v = 0.0
-    for j in range(st.alive.shape[0]):
-        if st.share[i, j] > 0.0 and st.alive[j]:
-            v += st.share[i, j] * equity[j]
+    for j in range(alive.shape[0]):
+        if share[i, j] > 0.0 and alive[j]:
+            v += share[i, j] * equity[j]
     return v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def loan_position(l_lender, l_borrower, l_amount, loan_out, i):
+    """Network loans i has lent minus those it owes, outstanding (change from the start)."""
+    v = 0.0
+    for k in range(loan_out.shape[0]):
+        if l_lender[k] == i:
+            v += loan_out[k] - l_amount[k]
+        elif l_borrower[k] == i:
+            v -= loan_out[k] - l_amount[k]
+    return v
+
+
+# ---------------------------------------------------------------------------------------
+# The hot loop
+# ---------------------------------------------------------------------------------------
+# numba counts references to arrays with atomic operations: a function that receives
+# the model's tuples (about 110 arrays) increments each on entry and decrements it on
+# exit unless its optimiser can prove that redundant, which it rarely can for a function
+# of this size. Calling such a function once per step used to cost ~2 us, ten times the
+# economics. So `_run` binds every array it needs to a local name once, and the whole
+# step (and the bookkeeping of a path) runs inside its loops; it calls only small leaf
+# functions that compile to no reference counting (`draw_path_shocks`, `_reset_path`;
+# tests/test_kernel_perf.py checks) and, on rare events, the clearing and the default
+# cascade.
+
+
+@njit(cache=True, nogil=True)
+def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out):
+    """Run `n_paths` paths over steps t_begin .. t_end - 1 (step t uses shocks row
+    t - t_begin). With a generator `rng` and `tranche_u`, each path first draws its shocks
+    and starts afresh; with `out`, each finished path is added to the statistics.
+    `simulate_chunk` passes all three; `step` none (one step of the current path)."""
+    n = M.cash0.shape[0]
+    m = M.c_payer.shape[0]
+    q = M.t_amount.shape[0]
+    nl = M.l_amount.shape[0]
+    dt = M.dt
+    lab = M.lab
+    spy = M.steps_per_year
+    (sc, cash, debt, amortising, loan_out, log_ocf, alive, share, stake0, impairment, net_shortfall,
+     stake_lost, c_active, c_paid, c_relet, t_ok, t_done) = st
+    (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
+     shortfall_now, margin_lost, pbar, due_in, frac, spow) = ws
+    (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
+     r_need, r_gap, r_winter, r_diag) = rec
+    opex_share, cash0, debt0, rate, amort, bullet = M.opex_share, M.cash0, M.debt0, M.rate, M.amort, M.bullet
+    refi_logit, ocf0, ocf_loading, market_equity = M.refi_logit, M.ocf0, M.ocf_loading, M.market_equity
+    book0, solvency_on, alpha, beta = M.book0, M.solvency_on, M.alpha, M.beta
+    c_payer, c_payee, c_amount, c_cost = M.c_payer, M.c_payee, M.c_amount, M.c_cost
+    c_relet_share, c_relet_discount = M.c_relet_share, M.c_relet_discount
+    t_investor, t_investee, t_first, t_last = M.t_investor, M.t_investee, M.t_first, M.t_last
+    t_amount, t_contract, t_milestone = M.t_amount, M.t_contract, M.t_milestone
+    l_lender, l_borrower, l_amount, l_rate, l_maturity = M.l_lender, M.l_borrower, M.l_amount, M.l_rate, M.l_maturity
+    rev_drift, ocf_c, ocf_drift, ocf_drift_winter, ocf_sd = D.rev_drift, D.ocf_c, D.ocf_drift, D.ocf_drift_winter, D.ocf_sd
+    pow_group, pow_beta, st_ptr, st_col = D.pow_group, D.pow_beta, D.st_ptr, D.st_col
+    ob_row_ptr, ob_row_col, ob_col_ptr, ob_col_row = D.ob_row_ptr, D.ob_row_col, D.ob_col_ptr, D.ob_col_row
+    if out is not None:
+        (o_n_paths, o_default_at, o_kind_count, o_contagious, o_cascade, o_loss_sum, o_exposure_sum,
+         o_backlog_sum, o_total_loss, o_loss_hist, o_loss_hist_sum, o_need_year, o_gap_year,
+         o_need_sum_year, o_rev_hist, o_need_hist, o_winter, o_diag) = out
+
+    for _ in range(n_paths):
+        if rng is not None:
+            draw_path_shocks(rng, shocks, tranche_u)
+            _reset_path(M, D, st, rec, tranche_u)
+
+        for t in range(t_begin, t_end):
+            s = t - t_begin  # this step's row of shocks
+
+            # 1. regime, revenue, sentiment, outside cash flows, equity marks
+            entered = False
+            if M.regime_on:
+                if sc[2] < 0.5:
+                    if shocks[s, 2] < M.p_enter:
+                        sc[2] = 1.0
+                        entered = True
+                elif shocks[s, 2] < M.p_exit:
+                    sc[2] = 0.0
+            winter = sc[2] > 0.5
+            z_r = shocks[s, 0]
+            z_s = M.rho * z_r + D.rho_c * shocks[s, 1]
+            if winter:
+                sc[0] += D.winter_drift + D.winter_sd * z_r
+            else:
+                sc[0] += rev_drift[t] + D.rev_sd * z_r
+            sc[1] = sc[1] * M.sent_decay + M.sent_sd * z_s
+            if entered:
+                sc[0] += M.jump_mean + M.jump_sd * shocks[s, 3]
+                sc[1] += M.sentiment_jump
+            revenue = math.exp(sc[0])
+            sentiment = math.exp(sc[1])
+            r_revenue[t] = revenue
+            r_winter[t] = 1.0 if winter else 0.0
+            for g in range(pow_beta.shape[0]):
+                spow[g] = sentiment ** pow_beta[g]
+
+            for i in range(n):
+                z = ocf_loading[i] * z_s + ocf_c[i] * shocks[s, 4 + 2 * i]
+                log_ocf[i] += (ocf_drift_winter[i] if winter else ocf_drift[i]) + ocf_sd[i] * z
+                shortfall_now[i] = 0.0
+                margin_lost[i] = 0.0
+                if not alive[i]:
+                    net_out[i] = 0.0
+                    equity[i] = 0.0
+                    continue
+                net_out[i] = ocf0[i] * math.exp(log_ocf[i]) * dt if ocf0[i] != 0.0 else ocf0[i] * dt
+                g = pow_group[i]
+                if i == lab:
+                    equity[i] = (M.multiple_winter if winter else M.multiple) * revenue * sentiment
+                elif g >= 0:
+                    equity[i] = market_equity[i] * spow[g]
+                elif g == _BETA_ONE:
+                    equity[i] = market_equity[i] * sentiment
+                else:
+                    equity[i] = market_equity[i]  # 0.0
+            if alive[lab]:
+                net_out[lab] += revenue * dt * (1.0 - opex_share[t])
+
+            # 2. obligations due this step (L is zero outside the pattern of possible links):
+            # contracts and their delivery costs, re-let income
+            for i in range(n):
+                for k in range(ob_row_ptr[i], ob_row_ptr[i + 1]):
+                    L[i, ob_row_col[k]] = 0.0
+            for c in range(m):
+                a, b = c_payer[c], c_payee[c]
+                amount = c_amount[c, t]
+                if c_active[c]:
+                    L[a, b] += amount
+                    net_out[b] -= c_cost[c] * amount
+                elif c_relet[c] >= 0 and alive[b]:
+                    lost = (1.0 - c_cost[c]) * amount  # margin the payer would have paid
+                    relet = 0.0
+                    if t >= c_relet[c]:
+                        relet = c_relet_share[c] * amount * ((1.0 - c_relet_discount[c]) - c_cost[c])
+                        net_out[b] += relet
+                    margin_lost[b] += lost - relet
+                    shortfall_now[b] += lost - relet
+
+            # investment tranches whose conditions hold
+            for k in range(q):
+                pending[k] = False
+                if t_done[k] or not t_ok[k] or t < t_first[k] or t > t_last[k]:
+                    continue
+                a, b = t_investor[k], t_investee[k]
+                if not (alive[a] and alive[b]):
+                    continue
+                c = t_contract[k]
+                if c >= 0 and c_paid[c] < t_milestone[k] - 1e-12:
+                    continue
+                pending[k] = True
+                L[a, b] += t_amount[k]
+
+            # network loans
+            for k in range(nl):
+                a, b = l_borrower[k], l_lender[k]
+                if alive[a] and alive[b] and loan_out[k] > 0.0:
+                    L[a, b] += l_rate[k] * loan_out[k] * dt
+                    if t == l_maturity[k]:
+                        L[a, b] += loan_out[k]
+
+            # outside debt service, with refinancing of maturing principal
+            for i in range(n):
+                principal[i] = 0.0
+                scheduled[i] = 0.0
+                el[i] = 0.0
+                e[i] = 0.0
+                if not alive[i]:
+                    continue
+                interest = rate[i] * debt[i] * dt
+                scheduled[i] = min(amortising[i], amort[i])
+                due = scheduled[i] + bullet[i, t]
+                if due > 0.0:
+                    lev = debt[i] / equity[i] if equity[i] > 0.0 else 0.0
+                    x = refi_logit[i] + M.refi_sent_slope * sc[1] - M.refi_lev_slope * lev
+                    if winter:
+                        x += M.refi_winter_shift
+                    if not shocks[s, 5 + 2 * i] < 1.0 / (1.0 + math.exp(-x)):
+                        principal[i] = due
+                el[i] = interest + principal[i]
+                if net_out[i] >= 0.0:
+                    e[i] = cash[i] + net_out[i]
+                else:
+                    e[i] = cash[i]
+                    el[i] -= net_out[i]
+
+            # each entity's total obligation p-bar and the network payments due to it
+            # (summing the pattern adds the same numbers in the same order as a full row)
+            for i in range(n):
+                pb = el[i]
+                for k in range(ob_row_ptr[i], ob_row_ptr[i + 1]):
+                    pb += L[i, ob_row_col[k]]
+                pbar[i] = pb
+                d_in = 0.0
+                for k in range(ob_col_ptr[i], ob_col_ptr[i + 1]):
+                    d_in += L[ob_col_row[k], i]
+                due_in[i] = d_in
+
+            # 3. the lab raises new equity for what it cannot otherwise pay, up to its capacity
+            if alive[lab]:
+                need = max(0.0, pbar[lab] - e[lab] - due_in[lab])
+                raise_share = M.raise_share_winter if winter else M.raise_share
+                raised = min(need, raise_share * equity[lab] * dt)
+                e[lab] += raised
+                r_need[t] = need
+                r_gap[t] = need - raised
+            else:
+                r_need[t] = 0.0
+                r_gap[t] = 0.0
+
+            # 4. clear all obligations jointly. Skipped when everyone can pay in full if
+            # everyone else does (then p = p-bar): exactly the test of round 1 of the
+            # clearing (sim.clearing.all_can_pay; L has a zero diagonal).
+            full = True
+            if M.clearing_on:
+                for i in range(n):
+                    pb = pbar[i]
+                    if pb > 0.0 and e[i] + due_in[i] < pb - _REL_TOL * max(1.0, pb):
+                        full = False
+                        break
+            if full:
+                for i in range(n):
+                    p[i] = pbar[i]
+                    dflt[i] = False
+                    frac[i] = 1.0  # p / p-bar is exactly 1.0 when it pays in full
+                    receipts[i] = due_in[i]  # sum_j L[j, i] * 1.0
+            else:
+                rounds = clearing_vector(L, e, el, alpha, beta, p, dflt, work)
+                r_diag[1] += 1.0
+                r_diag[2] += rounds
+                for i in range(n):
+                    receipts[i] = 0.0
+                    frac[i] = p[i] / pbar[i] if pbar[i] > 0.0 else 1.0
+                for j in range(n):
+                    if pbar[j] > 0.0:
+                        for k in range(ob_row_ptr[j], ob_row_ptr[j + 1]):
+                            receipts[ob_row_col[k]] += L[j, ob_row_col[k]] * frac[j]
+
+            # conservation: what was paid equals what was received (outside creditors included)
+            paid_total = 0.0
+            received_total = 0.0
+            for j in range(n):
+                paid_total += p[j]
+                if pbar[j] > 0.0:
+                    received_total += el[j] * frac[j]
+            for k in range(n):
+                received_total += receipts[k]
+            if paid_total > 0.0:
+                err = abs(paid_total - received_total) / paid_total
+                if err > r_diag[0]:
+                    r_diag[0] = err
+
+            # 5. settle: cash, debt, contract and tranche progress, network shortfalls
+            for c in range(m):
+                if c_active[c]:
+                    c_paid[c] += c_amount[c, t] * frac[c_payer[c]]
+            for i in range(n):
+                if not alive[i]:
+                    continue
+                shortfall_now[i] += max(0.0, due_in[i] - receipts[i])
+                if dflt[i]:
+                    cash[i] = 0.0
+                else:
+                    cash[i] = max(0.0, e[i] + receipts[i] - p[i])
+                    debt[i] -= principal[i]
+                    # scheduled amortisation leaves the schedule whether paid or refinanced
+                    amortising[i] -= scheduled[i]
+            for k in range(nl):
+                if t == l_maturity[k] and loan_out[k] > 0.0 and alive[l_borrower[k]] \
+                        and alive[l_lender[k]] and not dflt[l_borrower[k]]:
+                    loan_out[k] = 0.0
+            for k in range(q):
+                if pending[k]:
+                    a, b = t_investor[k], t_investee[k]
+                    paid = t_amount[k] * frac[a]
+                    t_done[k] = True
+                    if paid > 0.0 and equity[b] > 0.0:
+                        share[a, b] += paid / equity[b]  # shares bought at the current mark
+
+            # 6. defaults: liquidity (could not pay in full), solvency (book equity < 0); a
+            # default writes down its counterparties, which may make others insolvent in
+            # the same step: waves until none is new (at most n + 1)
+            for i in range(n):
+                net_shortfall[i] += shortfall_now[i]
+                new[i] = False
+                if alive[i] and dflt[i]:
+                    new[i] = True
+                    r_default_kind[i] = LIQUIDITY
+            for _wave in range(n + 1):
+                any_new = False
+                for i in range(n):
+                    if alive[i] and not new[i] and solvency_on[i]:
+                        # book equity: start value plus retained cash, less debt added, plus
+                        # the change in marked stakes and network loans, less impairments
+                        stakes = 0.0
+                        for k in range(st_ptr[i], st_ptr[i + 1]):  # stake_value, skipping zeros
+                            j = st_col[k]
+                            if share[i, j] > 0.0 and alive[j]:
+                                stakes += share[i, j] * equity[j]
+                        w = (book0[i] + (cash[i] - cash0[i]) - (debt[i] - debt0[i]) + (stakes - stake0[i])
+                             + loan_position(l_lender, l_borrower, l_amount, loan_out, i) - impairment[i])
+                        if w < 0.0:
+                            new[i] = True
+                            r_default_kind[i] = SOLVENCY
+                    any_new = any_new or new[i]
+                if not any_new:
+                    break
+                _default_wave(t, M, st, ws, rec)
+
+        if out is not None:
+            # add the finished path to the chunk statistics
+            o_n_paths[0] += 1
+            count = 0
+            total = 0.0
+            for i in range(n):
+                d = r_default_step[i]
+                if d >= 0:
+                    count += 1
+                    o_default_at[i, d] += 1
+                    o_kind_count[i, r_default_kind[i]] += 1
+                    if r_contagious[i]:
+                        o_contagious[i] += 1
+                    o_loss_sum[i] += r_loss[i]
+                    o_exposure_sum[i] += r_exposure[i]
+                    total += r_loss[i]
+                o_backlog_sum[i] += r_lost_backlog[i]
+            o_cascade[count] += 1
+            o_total_loss[0] += total
+            o_total_loss[1] += total * total
+            k = log_bin(total, LOSS_LO, LOSS_HI, LOSS_BINS)
+            o_loss_hist[k] += 1
+            o_loss_hist_sum[k] += total
+            for y in range(M.n_steps // spy):
+                need_pos = False
+                gap_pos = False
+                need_sum = 0.0
+                for t in range(y * spy, (y + 1) * spy):
+                    need_sum += r_need[t]
+                    if r_need[t] > 0.0:
+                        need_pos = True
+                    if r_gap[t] > 1e-12:
+                        gap_pos = True
+                if need_pos:
+                    o_need_year[y] += 1
+                if gap_pos:
+                    o_gap_year[y] += 1
+                o_need_sum_year[y] += need_sum
+            for t in range(M.n_steps):
+                if r_winter[t] > 0.5:
+                    o_winter[t] += 1
+                o_rev_hist[t, log_bin(r_revenue[t], REV_LO, REV_HI, REV_BINS)] += 1
+                o_need_hist[t, log_bin(r_need[t], NEED_LO, NEED_HI, NEED_BINS)] += 1
+            if r_diag[0] > o_diag[0]:
+                o_diag[0] = r_diag[0]
+            o_diag[1] += r_diag[1]
+            o_diag[2] += r_diag[2]
+
+
+@njit(cache=True, nogil=True)
+def simulate_chunk(M, rng, n_paths, shocks, tranche_u, st, ws, rec, out):
+    """Simulate `n_paths` paths with the chunk's generator and accumulate into `out`."""
+    _run(M, derive(M), rng, n_paths, 0, M.n_steps, shocks, tranche_u, st, ws, rec, out)
+
+
+@njit(cache=True, nogil=True)
+def simulate_path(M, shocks, tranche_u, st, ws, rec):
+    """One whole path on the given shocks (derives the scenario constants: allocates)."""
+    D = derive(M)
+    _reset_path(M, D, st, rec, tranche_u)
+    _run(M, D, None, 1, 0, M.n_steps, shocks, None, st, ws, rec, None)
+
+
+@njit(cache=True, nogil=True)
+def step(t, M, sh, st, ws, rec):
+    """Advance one path by one period (docs/model.md); `sh` are this step's shocks.
+
+    The replay and test entry point: the code of the hot loop, but it derives the
+    scenario constants on every call (which allocates)."""
+    row = np.ascontiguousarray(sh).reshape((1, sh.shape[0]))
+    _run(M, derive(M), None, 1, t, t + 1, row, None, st, ws, rec, None)
 
 
 @njit(cache=True, nogil=True)
 def reset_path(M, st, rec, tranche_u):
+    """Start a path: the scenario's initial state; tranche conditions from `tranche_u`."""
+    _reset_path(M, derive(M), st, rec, tranche_u)
+
+
+@njit(cache=True, nogil=True)
+def _reset_path(M, D, st, rec, tranche_u):
+    """The state at the start of a path (a leaf: see the note above `_run`)."""
     n = M.cash0.shape[0]
     st.sc[0] = M.log_r0
     st.sc[1] = 0.0
@@ -174,6 +713,7 @@ def reset_path(M, st, rec, tranche_u):
         st.impairment[i] = 0.0
         st.net_shortfall[i] = 0.0
         st.stake_lost[i] = 0.0
+        st.stake0[i] = D.stake0[i]
         for j in range(n):
             st.share[i, j] = M.share0[i, j]
         rec.default_step[i] = -1
@@ -182,11 +722,6 @@ def reset_path(M, st, rec, tranche_u):
         rec.loss[i] = 0.0
         rec.exposure[i] = 0.0
         rec.lost_backlog[i] = 0.0
-    for i in range(n):
-        st.stake0[i] = 0.0
-        for j in range(n):
-            if st.share[i, j] > 0.0:
-                st.stake0[i] += st.share[i, j] * market_equity(M, st, j)
     for k in range(st.loan_out.shape[0]):
         st.loan_out[k] = M.l_amount[k]
     for c in range(st.c_active.shape[0]):
@@ -201,254 +736,17 @@ def reset_path(M, st, rec, tranche_u):
 
 
 @njit(cache=True, nogil=True)
-def loan_position(M, st, i):
-    """Network loans i has lent minus those it owes, outstanding (change from the start)."""
-    v = 0.0
-    for k in range(st.loan_out.shape[0]):
-        if M.l_lender[k] == i:
-            v += st.loan_out[k] - M.l_amount[k]
-        elif M.l_borrower[k] == i:
-            v -= st.loan_out[k] - M.l_amount[k]
-    return v
-
-
-@njit(cache=True, nogil=True)
-def book_equity(M, st, equity, i, extra_cash):
-    """Book equity: start value plus retained cash, less debt added, plus the change in
-    marked stakes, less impairments. `extra_cash` adds a counterfactual amount."""
-    return (M.book0[i] + (st.cash[i] + extra_cash - M.cash0[i]) - (st.debt[i] - M.debt0[i])
-            + (stake_value(M, st, equity, i) - st.stake0[i]) + loan_position(M, st, i) - st.impairment[i])
-
-
-@njit(cache=True, nogil=True)
-def step(t, M, sh, st, ws, rec):
-    """Advance one path by one period (MODEL.md section 4); `sh` are this step's shocks."""
+def _default_wave(t, M, st, ws, rec):
+    """One wave of defaults, those marked in ws.new: classify the whole wave (fundamental
+    or contagious) first, then pass each default's consequences to the network."""
     n = M.cash0.shape[0]
-    m = M.c_payer.shape[0]
-    q = M.t_amount.shape[0]
-    dt = M.dt
-    sqdt = math.sqrt(dt)
-    lab = M.lab
-
-    # 1. regime, revenue, sentiment, outside cash flows
-    entered = False
-    if M.regime_on:
-        if st.sc[2] < 0.5:
-            if sh[2] < M.p_enter:
-                st.sc[2] = 1.0
-                entered = True
-        elif sh[2] < M.p_exit:
-            st.sc[2] = 0.0
-    winter = st.sc[2] > 0.5
-    if winter:
-        g, vol = M.growth_winter, M.volatility_winter
-    else:
-        g = M.growth_inf + (M.growth0 - M.growth_inf) * 0.5 ** (t * dt / M.half_life)
-        vol = M.volatility
-    z_r = sh[0]
-    z_s = M.rho * z_r + math.sqrt(1.0 - M.rho * M.rho) * sh[1]
-    st.sc[0] += (g - 0.5 * vol * vol) * dt + vol * sqdt * z_r
-    st.sc[1] = st.sc[1] * M.sent_decay + M.sent_sd * z_s
-    if entered:
-        st.sc[0] += M.jump_mean + M.jump_sd * sh[3]
-        st.sc[1] += M.sentiment_jump
-    revenue = math.exp(st.sc[0])
-    sentiment = math.exp(st.sc[1])
-    rec.revenue[t] = revenue
-    rec.winter[t] = 1.0 if winter else 0.0
-
     for i in range(n):
-        gi = M.ocf_growth_winter[i] if winter else M.ocf_growth[i]
-        s = M.ocf_vol[i]
-        load = M.ocf_loading[i]
-        z = load * z_s + math.sqrt(1.0 - load * load) * sh[4 + 2 * i]
-        st.log_ocf[i] += (gi - 0.5 * s * s) * dt + s * sqdt * z
-        ws.net_out[i] = M.ocf0[i] * math.exp(st.log_ocf[i]) * dt if st.alive[i] else 0.0
-        ws.equity[i] = market_equity(M, st, i)
-        ws.shortfall_now[i] = 0.0
-        ws.margin_lost[i] = 0.0
-        for j in range(n):
-            ws.L[i, j] = 0.0
-    if st.alive[lab]:
-        ws.net_out[lab] += revenue * dt * (1.0 - M.opex_share[t])
-
-    # 2. obligations due this step: contracts (and their delivery costs), re-let income
-    for c in range(m):
-        a, b = M.c_payer[c], M.c_payee[c]
-        amount = M.c_amount[c, t]
-        if st.c_active[c]:
-            ws.L[a, b] += amount
-            ws.net_out[b] -= M.c_cost[c] * amount
-        elif st.c_relet[c] >= 0 and st.alive[b]:
-            lost = (1.0 - M.c_cost[c]) * amount  # margin the payer would have paid
-            relet = 0.0
-            if t >= st.c_relet[c]:
-                relet = M.c_relet_share[c] * amount * ((1.0 - M.c_relet_discount[c]) - M.c_cost[c])
-                ws.net_out[b] += relet
-            ws.margin_lost[b] += lost - relet
-            ws.shortfall_now[b] += lost - relet
-
-    # investment tranches whose conditions hold
-    for k in range(q):
-        ws.pending[k] = False
-        if st.t_done[k] or not st.t_ok[k] or t < M.t_first[k] or t > M.t_last[k]:
-            continue
-        a, b = M.t_investor[k], M.t_investee[k]
-        if not (st.alive[a] and st.alive[b]):
-            continue
-        c = M.t_contract[k]
-        if c >= 0 and st.c_paid[c] < M.t_milestone[k] - 1e-12:
-            continue
-        ws.pending[k] = True
-        ws.L[a, b] += M.t_amount[k]
-
-    # network loans
-    for k in range(M.l_amount.shape[0]):
-        a, b = M.l_borrower[k], M.l_lender[k]
-        if st.alive[a] and st.alive[b] and st.loan_out[k] > 0.0:
-            ws.L[a, b] += M.l_rate[k] * st.loan_out[k] * dt
-            if t == M.l_maturity[k]:
-                ws.L[a, b] += st.loan_out[k]
-
-    # outside debt service, with refinancing of maturing principal
+        if ws.new[i]:
+            rec.contagious[i] = not _defaults_anyway(M, st, ws, i)
     for i in range(n):
-        ws.principal[i] = 0.0
-        ws.scheduled[i] = 0.0
-        ws.el[i] = 0.0
-        ws.e[i] = 0.0
-        if not st.alive[i]:
-            continue
-        interest = M.rate[i] * st.debt[i] * dt
-        ws.scheduled[i] = min(st.amortising[i], M.amort[i])
-        due = ws.scheduled[i] + M.bullet[i, t]
-        if due > 0.0:
-            lev = st.debt[i] / ws.equity[i] if ws.equity[i] > 0.0 else 0.0
-            x = M.refi_logit[i] + M.refi_sent_slope * st.sc[1] - M.refi_lev_slope * lev
-            if winter:
-                x += M.refi_winter_shift
-            if not sh[5 + 2 * i] < 1.0 / (1.0 + math.exp(-x)):
-                ws.principal[i] = due
-        ws.el[i] = interest + ws.principal[i]
-        if ws.net_out[i] >= 0.0:
-            ws.e[i] = st.cash[i] + ws.net_out[i]
-        else:
-            ws.e[i] = st.cash[i]
-            ws.el[i] -= ws.net_out[i]
-
-    # 3. the lab raises new equity for what it cannot otherwise pay, up to its capacity
-    if st.alive[lab]:
-        owed = ws.el[lab]
-        due_in = 0.0
-        for j in range(n):
-            owed += ws.L[lab, j]
-            due_in += ws.L[j, lab]
-        need = max(0.0, owed - ws.e[lab] - due_in)
-        share = M.raise_share_winter if winter else M.raise_share
-        raised = min(need, share * ws.equity[lab] * dt)
-        ws.e[lab] += raised
-        rec.need[t] = need
-        rec.gap[t] = need - raised
-    else:
-        rec.need[t] = 0.0
-        rec.gap[t] = 0.0
-
-    # 4. clear all obligations jointly
-    if all_can_pay(ws.L, ws.e, ws.el):
-        for i in range(n):
-            pb = ws.el[i]
-            for j in range(n):
-                pb += ws.L[i, j]
-            ws.p[i] = pb
-            ws.dflt[i] = False
-    else:
-        rounds = clearing_vector(ws.L, ws.e, ws.el, M.alpha, M.beta, ws.p, ws.dflt, ws.work)
-        rec.diag[1] += 1.0
-        rec.diag[2] += rounds
-
-    paid_total = 0.0
-    received_total = 0.0
-    for i in range(n):
-        ws.receipts[i] = 0.0
-    for j in range(n):
-        pb = ws.el[j]
-        for k in range(n):
-            pb += ws.L[j, k]
-        paid_total += ws.p[j]
-        if pb > 0.0:
-            f = ws.p[j] / pb
-            received_total += ws.el[j] * f
-            for k in range(n):
-                ws.receipts[k] += ws.L[j, k] * f
-    for k in range(n):
-        received_total += ws.receipts[k]
-    if paid_total > 0.0:
-        err = abs(paid_total - received_total) / paid_total
-        if err > rec.diag[0]:
-            rec.diag[0] = err
-
-    # 5. settle: cash, debt, contract and tranche progress, network shortfalls
-    for c in range(m):
-        if st.c_active[c]:
-            a = M.c_payer[c]
-            pb = ws.el[a]
-            for k in range(n):
-                pb += ws.L[a, k]
-            st.c_paid[c] += M.c_amount[c, t] * (ws.p[a] / pb if pb > 0.0 else 1.0)
-    for i in range(n):
-        if not st.alive[i]:
-            continue
-        due_in = 0.0
-        pb = ws.el[i]
-        for j in range(n):
-            due_in += ws.L[j, i]
-            pb += ws.L[i, j]
-        ws.shortfall_now[i] += max(0.0, due_in - ws.receipts[i])
-        if ws.dflt[i]:
-            st.cash[i] = 0.0
-        else:
-            st.cash[i] = max(0.0, ws.e[i] + ws.receipts[i] - ws.p[i])
-            st.debt[i] -= ws.principal[i]
-            # scheduled amortisation leaves the schedule whether paid or refinanced
-            st.amortising[i] -= ws.scheduled[i]
-    for k in range(M.l_amount.shape[0]):
-        if t == M.l_maturity[k] and st.loan_out[k] > 0.0 and st.alive[M.l_borrower[k]] \
-                and st.alive[M.l_lender[k]] and not ws.dflt[M.l_borrower[k]]:
-            st.loan_out[k] = 0.0
-    for k in range(q):
-        if ws.pending[k]:
-            a, b = M.t_investor[k], M.t_investee[k]
-            pb = ws.el[a]
-            for j in range(n):
-                pb += ws.L[a, j]
-            paid = M.t_amount[k] * (ws.p[a] / pb if pb > 0.0 else 1.0)
-            st.t_done[k] = True
-            if paid > 0.0 and ws.equity[b] > 0.0:
-                st.share[a, b] += paid / ws.equity[b]  # shares bought at the current mark
-
-    # 6. defaults: liquidity (could not pay in full), solvency (book equity < 0); a default
-    # writes down its counterparties, which may make others insolvent in the same step.
-    for i in range(n):
-        st.net_shortfall[i] += ws.shortfall_now[i]
-        ws.new[i] = False
-        if st.alive[i] and ws.dflt[i]:
-            ws.new[i] = True
-            rec.default_kind[i] = LIQUIDITY
-    for _round in range(n + 1):
-        for i in range(n):
-            if st.alive[i] and not ws.new[i] and M.solvency_on[i] and book_equity(M, st, ws.equity, i, 0.0) < 0.0:
-                ws.new[i] = True
-                rec.default_kind[i] = SOLVENCY
-        any_new = False
-        for i in range(n):
-            if ws.new[i]:
-                any_new = True
-                rec.contagious[i] = not _defaults_anyway(M, st, ws, i)
-        if not any_new:
-            break
-        for i in range(n):
-            if ws.new[i]:
-                _process_default(t, M, st, ws, rec, i)
-                ws.new[i] = False
+        if ws.new[i]:
+            _process_default(t, M, st, ws, rec, i)
+            ws.new[i] = False
 
 
 @njit(cache=True, nogil=True)
@@ -456,14 +754,9 @@ def _defaults_anyway(M, st, ws, i):
     """Elsinger-Lehar-Summer test: would entity i default even had every network
     counterparty paid in full, this step and all earlier ones (no unpaid receivables, no
     lost contracts, no write-offs of capacity or stakes caused by others' defaults)?"""
-    n = M.cash0.shape[0]
-    pb = ws.el[i]
-    due_in = 0.0
-    for j in range(n):
-        pb += ws.L[i, j]
-        due_in += ws.L[j, i]
+    pb = ws.pbar[i]
     prior = st.net_shortfall[i] - ws.shortfall_now[i]
-    cash_cf = ws.e[i] + due_in - pb + prior + ws.margin_lost[i]
+    cash_cf = ws.e[i] + ws.due_in[i] - pb + prior + ws.margin_lost[i]
     if cash_cf < -1e-12 * max(1.0, pb):
         return True
     if not M.solvency_on[i]:
@@ -471,7 +764,8 @@ def _defaults_anyway(M, st, ws, i):
     # book equity with that cash, its principal paid, and no write-downs caused by others
     debt_cf = st.debt[i] - ws.principal[i] if ws.dflt[i] else st.debt[i]
     w = (M.book0[i] + (cash_cf - M.cash0[i]) - (debt_cf - M.debt0[i])
-         + (stake_value(M, st, ws.equity, i) - st.stake0[i]) + loan_position(M, st, i) + st.stake_lost[i])
+         + (stake_value(st.share, st.alive, ws.equity, i) - st.stake0[i])
+         + loan_position(M.l_lender, M.l_borrower, M.l_amount, st.loan_out, i) + st.stake_lost[i])
     return w < 0.0
 
 
@@ -480,10 +774,7 @@ def _process_default(t, M, st, ws, rec, i):
     """Record entity i's default at step t and pass its consequences to the network."""
     n = M.cash0.shape[0]
     rec.default_step[i] = t
-    pb = ws.el[i]
-    for j in range(n):
-        pb += ws.L[i, j]
-    outside_paid = ws.el[i] * (ws.p[i] / pb if pb > 0.0 else 1.0)
+    outside_paid = ws.el[i] * ws.frac[i]
     if ws.dflt[i]:  # could not pay this step: its outside creditors' claims include what was due
         remaining_debt = st.debt[i] - ws.principal[i]
         rec.exposure[i] = ws.el[i] + remaining_debt
@@ -521,72 +812,3 @@ def _process_default(t, M, st, ws, rec, i):
             keep = M.c_relet_share[c] * (1.0 - M.c_relet_discount[c])
             st.impairment[b] += M.c_capex[c] * backlog * (1.0 - keep)
             st.c_relet[c] = t + 1 + M.c_relet_delay[c]
-
-
-@njit(cache=True, nogil=True)
-def simulate_path(M, shocks, tranche_u, st, ws, rec):
-    reset_path(M, st, rec, tranche_u)
-    for t in range(M.n_steps):
-        step(t, M, shocks[t], st, ws, rec)
-
-
-@njit(cache=True, nogil=True)
-def accumulate(M, rec, out):
-    """Add one path's record to the chunk statistics."""
-    n = M.cash0.shape[0]
-    spy = M.steps_per_year
-    out.n_paths[0] += 1
-    count = 0
-    total = 0.0
-    for i in range(n):
-        s = rec.default_step[i]
-        if s >= 0:
-            count += 1
-            out.default_at[i, s] += 1
-            out.kind_count[i, rec.default_kind[i]] += 1
-            if rec.contagious[i]:
-                out.contagious[i] += 1
-            out.loss_sum[i] += rec.loss[i]
-            out.exposure_sum[i] += rec.exposure[i]
-            total += rec.loss[i]
-        out.backlog_sum[i] += rec.lost_backlog[i]
-    out.cascade[count] += 1
-    out.total_loss[0] += total
-    out.total_loss[1] += total * total
-    k = log_bin(total, LOSS_LO, LOSS_HI, LOSS_BINS)
-    out.loss_hist[k] += 1
-    out.loss_hist_sum[k] += total
-    years = M.n_steps // spy
-    for y in range(years):
-        need_pos = False
-        gap_pos = False
-        need_sum = 0.0
-        for t in range(y * spy, (y + 1) * spy):
-            need_sum += rec.need[t]
-            if rec.need[t] > 0.0:
-                need_pos = True
-            if rec.gap[t] > 1e-12:
-                gap_pos = True
-        if need_pos:
-            out.need_year[y] += 1
-        if gap_pos:
-            out.gap_year[y] += 1
-        out.need_sum_year[y] += need_sum
-    for t in range(M.n_steps):
-        if rec.winter[t] > 0.5:
-            out.winter[t] += 1
-        out.rev_hist[t, log_bin(rec.revenue[t], REV_LO, REV_HI, REV_BINS)] += 1
-        out.need_hist[t, log_bin(rec.need[t], NEED_LO, NEED_HI, NEED_BINS)] += 1
-    if rec.diag[0] > out.diag[0]:
-        out.diag[0] = rec.diag[0]
-    out.diag[1] += rec.diag[1]
-    out.diag[2] += rec.diag[2]
-
-
-@njit(cache=True, nogil=True)
-def simulate_chunk(M, rng, n_paths, shocks, tranche_u, st, ws, rec, out):
-    """Simulate `n_paths` paths with the chunk's generator and accumulate into `out`."""
-    for _ in range(n_paths):
-        draw_path_shocks(rng, shocks, tranche_u)
-        simulate_path(M, shocks, tranche_u, st, ws, rec)
-        accumulate(M, rec, out)

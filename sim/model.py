@@ -94,6 +94,8 @@ class ModelArrays(NamedTuple):
     l_amount: np.ndarray
     l_rate: np.ndarray
     l_maturity: np.ndarray  # step index
+    # switches (benchmarks)
+    clearing_on: bool = True  # False: everyone pays in full, no clearing (the no-clearing floor)
 
 
 def n_shocks(n_entities: int) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 from . import __version__
 from . import kernel as K
 from .model import ModelArrays, lab_committed_spend
+from .network import network_block
 from .stats import batch_means_se, hist_quantiles, loss_var_es, proportion_se, wilson_interval
 
 FAN_PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
@@ -77,6 +78,9 @@ class Results:
     loss_hist: np.ndarray = field(repr=False)
     loss_hist_sum: np.ndarray = field(repr=False)
     diagnostics: dict = field(default_factory=dict)
+    description: str = ""  # the scenario's free text (escape it before showing it in HTML)
+    network: dict = field(default_factory=dict)  # entities and edges for the network map (sim.network)
+    scenario_source: str = field(default="", repr=False)  # the scenario's TOML text, written as scenario.toml
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -129,6 +133,8 @@ class Results:
                 "clearings_per_path": float(s.diag[1] / n_paths),
                 "mean_clearing_rounds": float(s.diag[2] / s.diag[1]) if s.diag[1] else 0.0,
             },
+            description=scenario.data.get("description") or "", network=network_block(scenario),
+            scenario_source=scenario.source or "",
         )
 
     # ------------------------------------------------------------------ views
@@ -154,7 +160,8 @@ class Results:
                 return int(x)
             return x
 
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("loss_hist", "loss_hist_sum")}
+        skip = ("loss_hist", "loss_hist_sum", "scenario_source")
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
         d["bubblesim_version"] = __version__
         d["fan_percentiles"] = list(FAN_PERCENTILES)
         d["loss_hist"] = {"lo": K.LOSS_LO, "hi": K.LOSS_HI, "bins": K.LOSS_BINS,
@@ -168,6 +175,8 @@ class Results:
                                  json.dumps(self.to_dict(), indent=1, allow_nan=False))]
         for name, header, rows in self.tables():
             written.append(_atomic_csv(os.path.join(out_dir, name), header, rows))
+        if self.scenario_source:  # the assumptions with their comments, for the report
+            written.append(_atomic_write(os.path.join(out_dir, "scenario.toml"), self.scenario_source))
         return written
 
     def tables(self):

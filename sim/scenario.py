@@ -558,7 +558,7 @@ def _check_table(tbl: dict, fields: dict[str, Field], path: tuple, ctx: _Ctx, wh
 
 def _validate_structure(merged: dict, ctx: _Ctx) -> dict:
     out: dict = {}
-    allowed = list(TOP) + list(SECTIONS) + list(ARRAYS)
+    allowed = list(TOP) + list(SECTIONS) + list(ARRAYS) + ["sweep"]  # [sweep]: read by sim.batch
     for k in merged:
         if k not in allowed:
             sug = _suggest(k, allowed)

@@ -1,0 +1,317 @@
+"""Figures across runs: scenario comparison (a batch), tornado (a sensitivity table) and
+sweep heatmap (a two-parameter sweep). Inputs are plain structures, see each function."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+
+from .style import (HATCHES, RISK_CMAP, SEQUENTIAL, SERIES, add_source, arr, finite, money, new_figure, pct, percent_axis,
+                    source_text, styled, text_colour_on)
+
+
+# ------------------------------------------------------------------------------ metric names
+METRIC_LABELS = {
+    "p2": ("P(2+ defaults by the horizon)", "probability"),
+    "p_2plus_defaults": ("P(2+ defaults by the horizon)", "probability"),
+    "loss_mean": ("Expected loss to outside creditors", "$B"),
+    "expected_loss": ("Expected loss to outside creditors", "$B"),
+    "loss_var99": ("VaR 99% of losses to outside creditors", "$B"),
+    "loss_es99": ("ES 99% of losses to outside creditors", "$B"),
+    "lab_pd": ("Lab's probability of default by the horizon", "probability"),
+}
+
+
+def metric_label(name: str) -> tuple[str, str]:
+    """(readable label, unit) of a metric name: 'probability' or '$B' or ''."""
+    if name in METRIC_LABELS:
+        return METRIC_LABELS[name]
+    low = name.lower()
+    if low.startswith("pd") or low.startswith("p_") or low.startswith("p(") or "prob" in low:
+        who = name.split(":", 1)[1] if ":" in name else ""
+        return ((f"PD of {who} by the horizon" if who and low.startswith("pd") else name), "probability")
+    if "loss" in low or low.endswith("_bn") or "need" in low:
+        return name, "$B"
+    return name, ""
+
+
+def _axis_label(name: str) -> str:
+    label, unit = metric_label(name)
+    if not unit or (unit == "probability" and (label.startswith("P") or "prob" in label.lower())):
+        return label
+    return f"{label} ({unit})"
+
+
+def _fmt_metric(v: float, unit: str) -> str:
+    if not finite(v):
+        return "n/a"
+    if unit == "probability":
+        return pct(v, 1 if abs(v) >= 0.001 else 2)
+    if unit == "$B":
+        return money(v)
+    return f"{v:.3g}"
+
+
+def _cell_fmt(v: float, unit: str) -> str:
+    if not finite(v):
+        return "-"
+    if unit == "probability":
+        return f"{100 * v:.1f}" if v < 0.995 or v == 1 else f"{100 * v:.0f}"
+    if unit == "$B":
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.1f}"
+    return f"{v:.3g}"
+
+
+# ------------------------------------------------------------------------------ 8. scenario comparison
+def system_metrics(res: dict) -> dict:
+    """Key system numbers of one run, with intervals where the run has them."""
+    lab = res["entities"].index(res["lab"])
+    pd = arr(res["pd"], 2)
+    el = res.get("loss_mean")
+    el_se = res.get("loss_mean_se")
+    return {
+        "p2": (res["p2"], res.get("p2_lo"), res.get("p2_hi")),
+        "lab_pd": (float(pd[lab, -1]), float(arr(res["pd_lo"], 2)[lab, -1]), float(arr(res["pd_hi"], 2)[lab, -1])),
+        "loss_mean": (el, el - 1.96 * el_se if finite(el_se) else None, el + 1.96 * el_se if finite(el_se) else None),
+    }
+
+
+@styled
+def scenario_comparison(runs: dict[str, dict]):
+    """PD by entity x scenario (one shared colour scale, numbers in the cells) and grouped bars
+    of key system metrics: P(2+ defaults), the lab's PD and expected loss (95% intervals).
+
+    `runs`: variant name -> results dict (ordered as it should be shown)."""
+    import matplotlib.colors as mcolors
+    from matplotlib import colormaps
+
+    if not runs:
+        raise ValueError("no runs to compare")
+    names = list(runs)
+    entities: list[str] = []
+    for r in runs.values():
+        for e in r["entities"]:
+            if e not in entities:
+                entities.append(e)
+    grid = np.full((len(entities), len(names)), np.nan)
+    for j, v in enumerate(names):
+        pd = arr(runs[v]["pd"], 2)
+        for i, e in enumerate(runs[v]["entities"]):
+            grid[entities.index(e), j] = pd[i, -1]
+    width = max(7.0, min(12.0, 2.6 + 1.05 * len(names)))
+    height = 2.9 + 0.34 * len(entities) + 2.6
+    fig = new_figure(figsize=(width, height))
+    gs = fig.add_gridspec(2, 2, height_ratios=[0.9 + 0.34 * len(entities), 2.6], width_ratios=[2.2, 1])
+    hm = fig.add_subplot(gs[0, :])
+    cmap = colormaps[RISK_CMAP]
+    vmax = float(np.nanmax(grid)) if np.isfinite(grid).any() else 1.0
+    vmax = min(1.0, max(0.05, math.ceil(vmax * 20) / 20))
+    norm = mcolors.Normalize(0.0, vmax)
+    masked = np.ma.masked_invalid(grid)
+    cm = cmap.with_extremes(bad="#EEEEEE")
+    im = hm.imshow(masked, cmap=cm, norm=norm, aspect="auto", interpolation="nearest")
+    for i in range(len(entities)):
+        for j in range(len(names)):
+            v = grid[i, j]
+            hm.text(j, i, "-" if not np.isfinite(v) else f"{100 * v:.1f}%", ha="center", va="center",
+                    fontsize=8, color="black" if not np.isfinite(v) else text_colour_on(cm(norm(v))))
+    hm.set_xticks(range(len(names)), names, rotation=20 if len(names) > 4 else 0,
+                  ha="right" if len(names) > 4 else "center")
+    hm.set_yticks(range(len(entities)), entities)
+    hm.grid(False)
+    hm.tick_params(length=0)
+    for s in hm.spines.values():
+        s.set_visible(False)
+    hm.set_xlabel("Scenario")
+    hm.set_ylabel("Entity")
+    years = [r["years"][-1] for r in runs.values()]
+    by = f"by the end of {years[0]}" if len(set(years)) == 1 else "by each scenario's horizon"
+    hm.set_title(f"Probability of default {by}, by entity and scenario")
+    cb = fig.colorbar(im, ax=hm, pad=0.01, aspect=20, shrink=0.9)
+    cb.set_label("PD (one scale for all cells)")
+    percent_axis(cb.ax, top=vmax)
+
+    metrics = {v: system_metrics(runs[v]) for v in names}
+    ax = fig.add_subplot(gs[1, 0])
+    series = [("p2", "P(2+ defaults)"), ("lab_pd", "Lab PD")]
+    w = 0.8 / len(series)
+    x = np.arange(len(names))
+    for k, (key, label) in enumerate(series):
+        vals = np.array([metrics[v][key][0] for v in names], dtype=float)
+        lo = np.array([metrics[v][key][1] if finite(metrics[v][key][1]) else metrics[v][key][0] for v in names],
+                      dtype=float)
+        hi = np.array([metrics[v][key][2] if finite(metrics[v][key][2]) else metrics[v][key][0] for v in names],
+                      dtype=float)
+        ax.bar(x + (k - (len(series) - 1) / 2) * w, vals, width=w * 0.95, color=SERIES[k], edgecolor="#1a1a1a",
+               hatch=HATCHES[k], label=label,
+               yerr=np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)]),
+               error_kw={"ecolor": "#1a1a1a", "capsize": 2.5, "elinewidth": 0.9})
+    rot = len(names) > 3 or max(len(n) for n in names) > 12
+    ax.set_xticks(x, names, rotation=30 if rot else 0, ha="right" if rot else "center",
+                  rotation_mode="anchor")
+    ax.set_ylabel("Probability by the horizon")
+    ax.set_title("System risk by scenario (95% intervals)")
+    peak = max(0.05, ax.get_ylim()[1])
+    ax.set_ylim(0, peak * 1.3)  # head room for the legend
+    ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= min(1.0, peak * 1.3) + 1e-9])
+    percent_axis(ax, top=peak)
+    ax.legend(loc="upper left", ncol=2)
+    ax2 = fig.add_subplot(gs[1, 1])
+    el = np.array([metrics[v]["loss_mean"][0] for v in names], dtype=float)
+    el_hi = np.array([metrics[v]["loss_mean"][2] if finite(metrics[v]["loss_mean"][2]) else metrics[v]["loss_mean"][0]
+                      for v in names], dtype=float)
+    ax2.bar(x, el, width=0.6, color=SERIES[2], edgecolor="#1a1a1a", hatch=HATCHES[2],
+            yerr=np.vstack([np.clip(el - (2 * el - el_hi), 0, None), np.clip(el_hi - el, 0, None)]),
+            error_kw={"ecolor": "#1a1a1a", "capsize": 2.5, "elinewidth": 0.9})
+    rot2 = len(names) > 2 and max(len(n) for n in names) > 6
+    ax2.set_xticks(x, names, rotation=55 if rot2 else 0, ha="right" if rot2 else "center",
+                   rotation_mode="anchor", fontsize=7.5 if rot2 else None)
+    ax2.set_ylabel("Expected loss to outside creditors ($B)")
+    ax2.set_title("Expected loss")
+    ax2.set_ylim(bottom=0)
+    add_source(fig, source_text(list(runs.values()), names=names))
+    return fig
+
+
+# ------------------------------------------------------------------------------ 9. tornado
+def tornado_rows(rows: list[dict]) -> list[dict]:
+    """Rows with finite numbers, sorted by swing |metric_high - metric_low|, largest first."""
+    ok = [r for r in rows if finite(r.get("metric_low")) and finite(r.get("metric_high"))]
+    return sorted(ok, key=lambda r: -abs(float(r["metric_high"]) - float(r["metric_low"])))
+
+
+@styled
+def tornado(rows: list[dict], metric: str = "metric", base: float | None = None, meta=None, title: str | None = None):
+    """Tornado chart of a one-at-a-time sensitivity table, bars sorted by swing (largest on top).
+
+    rows: [{param, low_value, high_value, metric_low, metric_high, base}], `base` the metric
+    at the base scenario (taken from the rows if not given); meta: results dict(s) or a
+    dict with scenario/seed/paths for the source line."""
+    rows = tornado_rows(rows)
+    if not rows:
+        raise ValueError("no sensitivity rows with finite metrics")
+    if base is None:
+        bases = [r.get("base") for r in rows if finite(r.get("base"))]
+        base = float(bases[0]) if bases else float(np.mean([(r["metric_low"] + r["metric_high"]) / 2 for r in rows]))
+    label, unit = metric_label(metric)
+    fig = new_figure(figsize=(7.0, 2.1 + 0.42 * len(rows)))
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))[::-1]
+    lo_vals = np.array([float(r["metric_low"]) for r in rows])
+    hi_vals = np.array([float(r["metric_high"]) for r in rows])
+    ax.barh(y, lo_vals - base, left=base, height=0.62, color=SERIES[0], edgecolor="#1a1a1a",
+            label="Parameter at its low value")
+    ax.barh(y, hi_vals - base, left=base, height=0.62, color=SERIES[1], edgecolor="#1a1a1a", hatch="///",
+            label="Parameter at its high value")
+    ax.axvline(base, color="#000000", lw=1.0, marker="", label=f"Base: {_fmt_metric(base, unit)}")
+    span = max(float(np.max(np.abs(np.concatenate([lo_vals, hi_vals]) - base))), 1e-12)
+    for yy, r, lo, hi in zip(y, rows, lo_vals, hi_vals):
+        for v, val in ((lo, r.get("low_value")), (hi, r.get("high_value"))):
+            side = 1 if v >= base else -1
+            ax.text(v + side * span * 0.02, yy, f"{_fmt_metric(v, unit)}" + (f" @ {_short(val)}" if val is not None
+                                                                              else ""),
+                    ha="left" if side > 0 else "right", va="center", fontsize=7)
+    ax.set_yticks(y, [str(r["param"]) for r in rows])
+    ax.set_xlim(base - span * 1.45, base + span * 1.45)
+    ax.grid(True, axis="x")
+    ax.grid(False, axis="y")
+    if unit == "probability":
+        percent_axis(ax, "x")
+    ax.set_xlabel(_axis_label(metric))
+    ax.set_ylabel("Parameter (sorted by swing)")
+    ax.set_title(title or f"Sensitivity of {label}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.5 / max(len(rows), 1)), ncol=3, fontsize=7.5)
+    add_source(fig, _meta_source(meta))
+    return fig
+
+
+def _short(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _meta_source(meta) -> str:
+    if meta is None:
+        return source_text([])
+    if isinstance(meta, (list, tuple)):
+        return source_text(list(meta))
+    return source_text(meta)
+
+
+# ------------------------------------------------------------------------------ 10. sweep heatmap
+def sweep_grid(rows: list[dict], x: str | None = None, y: str | None = None):
+    """(x name, y name, x values, y values, grid[y, x]) from [{params: {k: v}, metric: value}]."""
+    if not rows:
+        raise ValueError("no sweep rows")
+    keys: list[str] = []
+    for r in rows:
+        for k in r["params"]:
+            if k not in keys:
+                keys.append(k)
+    varying = [k for k in keys if len({repr(r["params"].get(k)) for r in rows}) > 1] or keys
+    x = x or varying[0]
+    y = y or (varying[1] if len(varying) > 1 else None)
+
+    def uniq(k):
+        vals = sorted({r["params"].get(k) for r in rows}, key=lambda v: (isinstance(v, str), v))
+        return vals
+
+    xs = uniq(x)
+    ys = uniq(y) if y else [None]
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for r in rows:
+        j = xs.index(r["params"].get(x))
+        i = ys.index(r["params"].get(y)) if y else 0
+        v = r.get("metric")
+        grid[i, j] = float(v) if finite(v) else np.nan
+    return x, y, xs, ys, grid
+
+
+@styled
+def sweep_heatmap(rows: list[dict], metric: str = "metric", x: str | None = None, y: str | None = None,
+                  meta=None, title: str | None = None):
+    """Heatmap of a metric over a grid of two swept parameters, values written in the cells.
+
+    rows: [{"params": {name: value, ...}, "metric": value}]; x, y: which parameters (default:
+    the first two that vary)."""
+    import matplotlib.colors as mcolors
+    from matplotlib import colormaps
+
+    xname, yname, xs, ys, grid = sweep_grid(rows, x, y)
+    label, unit = metric_label(metric)
+    fig = new_figure(figsize=(max(5.5, min(10.0, 2.6 + 0.75 * len(xs))), max(3.2, 1.9 + 0.42 * len(ys))))
+    ax = fig.add_subplot()
+    cmap = colormaps[RISK_CMAP if unit == "probability" else SEQUENTIAL].with_extremes(bad="#EEEEEE")
+    finite_vals = grid[np.isfinite(grid)]
+    lo = float(finite_vals.min()) if finite_vals.size else 0.0
+    hi = float(finite_vals.max()) if finite_vals.size else 1.0
+    if unit == "probability":
+        lo = 0.0
+    norm = mcolors.Normalize(lo, hi if hi > lo else lo + 1e-9)
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto", origin="lower",
+                   interpolation="nearest")
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            v = grid[i, j]
+            ax.text(j, i, _cell_fmt(v, unit), ha="center", va="center", fontsize=8,
+                    color="black" if not np.isfinite(v) else text_colour_on(cmap(norm(v))))
+    ax.set_xticks(range(len(xs)), [_short(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [_short(v) for v in ys] if yname else [""])
+    ax.set_xlabel(xname)
+    ax.set_ylabel(yname or "")
+    ax.grid(False)
+    ax.tick_params(length=0)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    cb = fig.colorbar(im, ax=ax, pad=0.02, aspect=20)
+    cb.set_label(_axis_label(metric))
+    if unit == "probability":
+        percent_axis(cb.ax)
+    cell_unit = " (cells in %)" if unit == "probability" else (" (cells in $B)" if unit == "$B" else "")
+    text = title or f"{label} over {xname}" + (f" and {yname}" if yname else "") + cell_unit
+    ax.set_title(textwrap.fill(text, width=int(fig.get_figwidth() * 10)))
+    add_source(fig, _meta_source(meta))
+    return fig
