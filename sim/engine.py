@@ -157,22 +157,22 @@ def simulate(M: ModelArrays, paths: int, seed: int, *, chunk_size: int = DEFAULT
     t0 = time.perf_counter()
     with (ThreadPoolExecutor(max_workers=threads) if executor is None else _borrowed(executor)) as pool:
         window: deque = deque()
-        for k, size in enumerate(sizes):
-            window.append(pool.submit(run_chunk, M, seed, first_chunk + k, size))
-            if len(window) >= 2 * threads:
-                part = window.popleft().result()
-                total = add_stats(total, part)
-                summaries.append(chunk_summary(M, part))
-                done += int(part.n_paths[0])
-                if progress:
-                    progress(done, paths)
-        while window:
+
+        def reduce_oldest():
+            nonlocal total, done
             part = window.popleft().result()
             total = add_stats(total, part)
             summaries.append(chunk_summary(M, part))
             done += int(part.n_paths[0])
             if progress:
                 progress(done, paths)
+
+        for k, size in enumerate(sizes):
+            window.append(pool.submit(run_chunk, M, seed, first_chunk + k, size))
+            if len(window) >= 2 * threads:
+                reduce_oldest()
+        while window:
+            reduce_oldest()
     info = {"paths": paths, "seed": seed, "chunk_size": chunk_size, "chunks": len(sizes),
             "first_chunk": first_chunk, "threads": threads, "wall_seconds": time.perf_counter() - t0}
     return total, np.array(summaries), info
