@@ -10,18 +10,16 @@ the chunk's own Generator (`draw_path_shocks`), whatever happens on the path; so
 scenarios run with the same seed see the same shocks path by path (common random numbers),
 and `step` can be replayed on hand-made shocks.
 
-Speed (benchmarks/RESULTS.md). The hot loop is `simulate_chunk`: everything one step
-needs that does not change along a path (per-step drifts, square roots, the sparsity
-pattern of the obligations and stakes, the starting marks) is computed once per chunk by
-`derive` into a `Derived` tuple; per-step totals (each entity's total obligation p-bar,
-its receipts due, the fraction it paid) are computed once per step into `Scratch`; the
-obligation matrix is touched only where an obligation can exist. Helpers called inside the
-loop take a few arrays, never the big tuples: numba increments and decrements the
-reference count of every array in every tuple passed to a call, an atomic operation each,
-and with ~100 arrays that used to cost more than the economics. The rare branches
-(defaults) still take the tuples. All of this keeps the floating-point operations, and
-their order, exactly those of the straightforward formulation, so results are
-bit-identical to it (tests/twin.py pins `step` to a pure-Python twin).
+Speed (benchmarks/RESULTS.md). All the work of a chunk runs inside one function, `_run`:
+what does not change along a path (per-step drifts, square roots, the sparsity pattern of
+the obligations and stakes, the starting marks) is computed once per chunk by `derive`
+into a `Derived` tuple; per-step totals (each entity's total obligation p-bar, the payments
+due to it, the fraction it paid) are computed once per step into `Scratch`; the obligation
+matrix is touched only where an obligation can exist; the clearing runs only when someone
+cannot pay in full. The operations, and their order, are exactly those of the
+straightforward formulation (a full dense sum adds zeros; x ** 1.0 == x; entities with the
+same equity beta share one power), so results are bit-identical to it; tests/twin.py pins
+`step` to a pure-Python twin. Why one big function: see the note above `_run`.
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ LOSS_LO, LOSS_HI, LOSS_BINS = 1e-3, 1e5, 1600  # total losses to outside credito
 
 LIQUIDITY, SOLVENCY = 1, 2
 
-# Equity marks: how `Derived.pow_group` tells `_step` to value an entity that is not the lab.
+# Equity marks: how `Derived.pow_group` tells the step to value an entity other than the lab.
 _NO_MARKET_EQUITY = -1  # market_equity is 0: the mark is 0 whatever the sentiment
 _BETA_ONE = -2  # equity_beta is 1: the mark is market_equity * sentiment (x ** 1.0 == x)
 
@@ -101,7 +99,7 @@ def new_scratch(n: int, q: int) -> Scratch:
 
 
 class Record(NamedTuple):
-    """What one path produced (consumed by `accumulate`)."""
+    """What one path produced (added to the chunk's `Stats` when the path ends)."""
     default_step: np.ndarray  # (n,) int, -1 if no default
     default_kind: np.ndarray  # (n,) int: LIQUIDITY or SOLVENCY
     contagious: np.ndarray  # (n,) bool
@@ -138,8 +136,8 @@ class Stats(NamedTuple):
 
 
 class Derived(NamedTuple):
-    """What `_step` needs that is fixed for a scenario: computed once per chunk by `derive`,
-    with the same operations, in the same order, as written out inside the step."""
+    """What a step needs that is fixed for a scenario: computed once per chunk by `derive`,
+    with the same operations, in the same order, as they would be inside the step."""
     rev_drift: np.ndarray  # (n_steps,) boom drift of log revenue over the step, (g_t - vol^2/2) dt
     rev_sd: float  # vol sqrt(dt)
     winter_drift: float  # (growth_winter - volatility_winter^2/2) dt
@@ -152,42 +150,28 @@ class Derived(NamedTuple):
     pow_group: np.ndarray  # (n,) int: index into Scratch.spow, or _NO_MARKET_EQUITY / _BETA_ONE
     pow_beta: np.ndarray  # (k,) the distinct equity_beta values that need a power
     stake0: np.ndarray  # (n,) marked stakes at the start of every path
-    ob_row_ptr: np.ndarray  # (n + 1,) CSR of every (debtor, creditor) pair an obligation can link
-    ob_row_col: np.ndarray  # creditors of each debtor, ascending
-    ob_col_ptr: np.ndarray  # (n + 1,) the same pattern by creditor (CSC)
-    ob_col_row: np.ndarray  # debtors of each creditor, ascending
+    ob_debtor: np.ndarray  # every (debtor, creditor) pair an obligation can link, by debtor,
+    ob_creditor: np.ndarray  # then creditor (row-major)
+    ob_debtor_t: np.ndarray  # the same pairs by creditor, then debtor (column-major)
+    ob_creditor_t: np.ndarray
     st_ptr: np.ndarray  # (n + 1,) CSR of every (holder, issuer) pair a stake can link
     st_col: np.ndarray  # issuers of each holder, ascending
 
 
 @njit(cache=True, nogil=True)
-def _pattern(mask):
-    """CSR (row pointers, column indices, ascending) and CSC of a boolean (n, n) mask."""
+def _csr(mask):
+    """Row pointers and column indices (ascending within a row) of a boolean (n, n) mask."""
     n = mask.shape[0]
-    nnz = 0
-    for i in range(n):
-        for j in range(n):
-            if mask[i, j]:
-                nnz += 1
-    row_ptr = np.zeros(n + 1, np.int64)
-    row_col = np.zeros(nnz, np.int64)
-    col_ptr = np.zeros(n + 1, np.int64)
-    col_row = np.zeros(nnz, np.int64)
+    ptr = np.zeros(n + 1, np.int64)
+    cols = np.zeros(mask.sum(), np.int64)
     k = 0
     for i in range(n):
         for j in range(n):
             if mask[i, j]:
-                row_col[k] = j
+                cols[k] = j
                 k += 1
-        row_ptr[i + 1] = k
-    k = 0
-    for j in range(n):
-        for i in range(n):
-            if mask[i, j]:
-                col_row[k] = i
-                k += 1
-        col_ptr[j + 1] = k
-    return row_ptr, row_col, col_ptr, col_row
+        ptr[i + 1] = k
+    return ptr, cols
 
 
 @njit(cache=True, nogil=True)
@@ -225,7 +209,7 @@ def derive(M):
         elif b == 1.0:
             pow_group[i] = _BETA_ONE
         else:
-            pow_group[i] = -3
+            pow_group[i] = -3  # not yet seen
             for g in range(k):
                 if pow_beta[g] == b:
                     pow_group[i] = g
@@ -261,11 +245,12 @@ def derive(M):
         ob[M.l_borrower[k2], M.l_lender[k2]] = True
     for i in range(n):
         ob[i, i] = False  # the scenario forbids self-links; the clearing ignores the diagonal
-    row_ptr, row_col, col_ptr, col_row = _pattern(ob)
-    st_ptr, st_col, _, _ = _pattern(held)
+    debtor, creditor = np.nonzero(ob)  # row-major order
+    creditor_t, debtor_t = np.nonzero(ob.T.copy())  # column-major order
+    st_ptr, st_col = _csr(held)
     return Derived(rev_drift, vol * sqdt, (M.growth_winter - 0.5 * vw * vw) * dt, vw * sqdt,
                    math.sqrt(1.0 - M.rho * M.rho), ocf_c, ocf_drift, ocf_drift_winter, ocf_sd,
-                   pow_group, pow_beta[:k].copy(), stake0, row_ptr, row_col, col_ptr, col_row,
+                   pow_group, pow_beta[:k].copy(), stake0, debtor, creditor, debtor_t, creditor_t,
                    st_ptr, st_col)
 
 
@@ -300,10 +285,14 @@ def draw_path_shocks(rng, shocks, tranche_u):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def stake_value(share, alive, equity, i):
-    """Marked value of i's stakes, given each issuer's equity value (0 once defaulted)."""
+def stake_value(share, alive, equity, st_ptr, st_col, i):
+    """Marked value of i's stakes, given each issuer's equity value (0 once defaulted).
+
+    Sums over the issuers in which i can hold stakes (Derived.st_ptr/st_col), ascending:
+    the terms a sum over all issuers would add, in the same order (the others are zero)."""
     v = 0.0
-    for j in range(alive.shape[0]):
+    for k in range(st_ptr[i], st_ptr[i + 1]):
+        j = st_col[k]
         if share[i, j] > 0.0 and alive[j]:
             v += share[i, j] * equity[j]
     return v
@@ -324,15 +313,16 @@ def loan_position(l_lender, l_borrower, l_amount, loan_out, i):
 # ---------------------------------------------------------------------------------------
 # The hot loop
 # ---------------------------------------------------------------------------------------
-# numba counts references to arrays with atomic operations: a function that receives
-# the model's tuples (about 110 arrays) increments each on entry and decrements it on
-# exit unless its optimiser can prove that redundant, which it rarely can for a function
-# of this size. Calling such a function once per step used to cost ~2 us, ten times the
-# economics. So `_run` binds every array it needs to a local name once, and the whole
-# step (and the bookkeeping of a path) runs inside its loops; it calls only small leaf
-# functions that compile to no reference counting (`draw_path_shocks`, `_reset_path`;
-# tests/test_kernel_perf.py checks) and, on rare events, the clearing and the default
-# cascade.
+# numba counts references to arrays with atomic operations. A function that receives the
+# model's tuples (about 110 arrays) increments each on entry and decrements it on exit,
+# unless its optimiser proves that redundant, which it cannot for a function of this size;
+# calling such functions every step (and for every entity) cost more than the economics
+# (avoiding it is most of the ~3x of benchmarks/RESULTS.md, section 0). So
+# `_run` binds every array it needs to a local name once, per chunk, and the whole step and
+# the bookkeeping of a path run inside its loops. Inside them it calls only leaf functions
+# that compile to no reference counting (`draw_path_shocks`, `_reset_path`, the
+# inline="always" helpers) and, when someone cannot pay in full, the clearing (8 arrays).
+# tests/test_kernel_refcount.py checks that no reference counting is left in the loops.
 
 
 @njit(cache=True, nogil=True)
@@ -358,13 +348,15 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     refi_logit, ocf0, ocf_loading, market_equity = M.refi_logit, M.ocf0, M.ocf_loading, M.market_equity
     book0, solvency_on, alpha, beta = M.book0, M.solvency_on, M.alpha, M.beta
     c_payer, c_payee, c_amount, c_cost = M.c_payer, M.c_payee, M.c_amount, M.c_cost
-    c_relet_share, c_relet_discount = M.c_relet_share, M.c_relet_discount
+    c_relet_share, c_relet_discount, c_relet_delay = M.c_relet_share, M.c_relet_discount, M.c_relet_delay
+    c_remaining, c_capex, recovery = M.c_remaining, M.c_capex, M.recovery
     t_investor, t_investee, t_first, t_last = M.t_investor, M.t_investee, M.t_first, M.t_last
     t_amount, t_contract, t_milestone = M.t_amount, M.t_contract, M.t_milestone
     l_lender, l_borrower, l_amount, l_rate, l_maturity = M.l_lender, M.l_borrower, M.l_amount, M.l_rate, M.l_maturity
     rev_drift, ocf_c, ocf_drift, ocf_drift_winter, ocf_sd = D.rev_drift, D.ocf_c, D.ocf_drift, D.ocf_drift_winter, D.ocf_sd
     pow_group, pow_beta, st_ptr, st_col = D.pow_group, D.pow_beta, D.st_ptr, D.st_col
-    ob_row_ptr, ob_row_col, ob_col_ptr, ob_col_row = D.ob_row_ptr, D.ob_row_col, D.ob_col_ptr, D.ob_col_row
+    ob_debtor, ob_creditor, ob_debtor_t, ob_creditor_t = D.ob_debtor, D.ob_creditor, D.ob_debtor_t, D.ob_creditor_t
+    n_links = ob_debtor.shape[0]
     if out is not None:
         (o_n_paths, o_default_at, o_kind_count, o_contagious, o_cascade, o_loss_sum, o_exposure_sum,
          o_backlog_sum, o_total_loss, o_loss_hist, o_loss_hist_sum, o_need_year, o_gap_year,
@@ -429,9 +421,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
 
             # 2. obligations due this step (L is zero outside the pattern of possible links):
             # contracts and their delivery costs, re-let income
-            for i in range(n):
-                for k in range(ob_row_ptr[i], ob_row_ptr[i + 1]):
-                    L[i, ob_row_col[k]] = 0.0
+            for k in range(n_links):
+                L[ob_debtor[k], ob_creditor[k]] = 0.0
             for c in range(m):
                 a, b = c_payer[c], c_payee[c]
                 amount = c_amount[c, t]
@@ -494,17 +485,16 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     e[i] = cash[i]
                     el[i] -= net_out[i]
 
-            # each entity's total obligation p-bar and the network payments due to it
-            # (summing the pattern adds the same numbers in the same order as a full row)
+            # each entity's total obligation p-bar = el + sum_j L[i, j] and the network payments
+            # due to it, sum_j L[j, i]: summing over the links, in row-major (column-major)
+            # order, adds the same numbers in the same order as a full row (column) would
             for i in range(n):
-                pb = el[i]
-                for k in range(ob_row_ptr[i], ob_row_ptr[i + 1]):
-                    pb += L[i, ob_row_col[k]]
-                pbar[i] = pb
-                d_in = 0.0
-                for k in range(ob_col_ptr[i], ob_col_ptr[i + 1]):
-                    d_in += L[ob_col_row[k], i]
-                due_in[i] = d_in
+                pbar[i] = el[i]
+                due_in[i] = 0.0
+            for k in range(n_links):
+                pbar[ob_debtor[k]] += L[ob_debtor[k], ob_creditor[k]]
+            for k in range(n_links):
+                due_in[ob_creditor_t[k]] += L[ob_debtor_t[k], ob_creditor_t[k]]
 
             # 3. the lab raises new equity for what it cannot otherwise pay, up to its capacity
             if alive[lab]:
@@ -541,10 +531,10 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 for i in range(n):
                     receipts[i] = 0.0
                     frac[i] = p[i] / pbar[i] if pbar[i] > 0.0 else 1.0
-                for j in range(n):
+                for k in range(n_links):  # row-major: for each creditor, debtors ascending
+                    j, i = ob_debtor[k], ob_creditor[k]
                     if pbar[j] > 0.0:
-                        for k in range(ob_row_ptr[j], ob_row_ptr[j + 1]):
-                            receipts[ob_row_col[k]] += L[j, ob_row_col[k]] * frac[j]
+                        receipts[i] += L[j, i] * frac[j]
 
             # conservation: what was paid equals what was received (outside creditors included)
             paid_total = 0.0
@@ -602,12 +592,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     if alive[i] and not new[i] and solvency_on[i]:
                         # book equity: start value plus retained cash, less debt added, plus
                         # the change in marked stakes and network loans, less impairments
-                        stakes = 0.0
-                        for k in range(st_ptr[i], st_ptr[i + 1]):  # stake_value, skipping zeros
-                            j = st_col[k]
-                            if share[i, j] > 0.0 and alive[j]:
-                                stakes += share[i, j] * equity[j]
-                        w = (book0[i] + (cash[i] - cash0[i]) - (debt[i] - debt0[i]) + (stakes - stake0[i])
+                        w = (book0[i] + (cash[i] - cash0[i]) - (debt[i] - debt0[i])
+                             + (stake_value(share, alive, equity, st_ptr, st_col, i) - stake0[i])
                              + loan_position(l_lender, l_borrower, l_amount, loan_out, i) - impairment[i])
                         if w < 0.0:
                             new[i] = True
@@ -615,7 +601,69 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     any_new = any_new or new[i]
                 if not any_new:
                     break
-                _default_wave(t, M, st, ws, rec)
+
+                # classify the whole wave first (Elsinger-Lehar-Summer): would the entity
+                # default even had every network counterparty paid in full, this step and
+                # all earlier ones (no unpaid receivables, no lost contracts, no write-offs
+                # of capacity or stakes caused by others' defaults)? If not, contagious.
+                for i in range(n):
+                    if new[i]:
+                        pb = pbar[i]
+                        prior = net_shortfall[i] - shortfall_now[i]
+                        cash_cf = e[i] + due_in[i] - pb + prior + margin_lost[i]
+                        fundamental = cash_cf < -1e-12 * max(1.0, pb)
+                        if not fundamental and solvency_on[i]:
+                            # book equity with that cash, its principal paid, no write-downs by others
+                            debt_cf = debt[i] - principal[i] if dflt[i] else debt[i]
+                            w = (book0[i] + (cash_cf - cash0[i]) - (debt_cf - debt0[i])
+                                 + (stake_value(share, alive, equity, st_ptr, st_col, i) - stake0[i])
+                                 + loan_position(l_lender, l_borrower, l_amount, loan_out, i) + stake_lost[i])
+                            fundamental = w < 0.0
+                        r_contagious[i] = not fundamental
+
+                # then record each default and pass its consequences to the network
+                for i in range(n):
+                    if not new[i]:
+                        continue
+                    r_default_step[i] = t
+                    if dflt[i]:  # could not pay this step: outside claims include what was due
+                        remaining_debt = debt[i] - principal[i]
+                        r_exposure[i] = el[i] + remaining_debt
+                        r_loss[i] = (el[i] - el[i] * frac[i]) + (1.0 - recovery[i]) * remaining_debt
+                    else:  # insolvent after paying this step: its cash goes to its creditors first
+                        r_exposure[i] = debt[i]
+                        r_loss[i] = (1.0 - recovery[i]) * max(debt[i] - cash[i], 0.0)
+                    # stakes in i are worth nothing from now on
+                    for h in range(n):
+                        if alive[h] and h != i and share[h, i] > 0.0:
+                            stake_lost[h] += share[h, i] * equity[i]
+                    # network loans with i end: its lenders write off what it owed; what it
+                    # lent is lost
+                    for k in range(nl):
+                        if loan_out[k] > 0.0 and l_borrower[k] == i:
+                            if alive[l_lender[k]]:
+                                stake_lost[l_lender[k]] += loan_out[k]
+                            loan_out[k] = 0.0
+                        elif loan_out[k] > 0.0 and l_lender[k] == i:
+                            loan_out[k] = 0.0
+                    alive[i] = False
+                    cash[i] = 0.0
+                    debt[i] = 0.0
+                    # contracts with i end; payees of i lose the backlog, write off sunk capacity
+                    for c in range(m):
+                        if not c_active[c]:
+                            continue
+                        a, b = c_payer[c], c_payee[c]
+                        if a != i and b != i:
+                            continue
+                        c_active[c] = False
+                        if a == i and alive[b] and not new[b]:
+                            backlog = c_remaining[c, t + 1]
+                            r_lost_backlog[b] += backlog
+                            keep = c_relet_share[c] * (1.0 - c_relet_discount[c])
+                            impairment[b] += c_capex[c] * backlog * (1.0 - keep)
+                            c_relet[c] = t + 1 + c_relet_delay[c]
+                    new[i] = False
 
         if out is not None:
             # add the finished path to the chunk statistics
@@ -733,82 +781,3 @@ def _reset_path(M, D, st, rec, tranche_u):
         st.t_done[k] = False
     for k in range(rec.diag.shape[0]):
         rec.diag[k] = 0.0
-
-
-@njit(cache=True, nogil=True)
-def _default_wave(t, M, st, ws, rec):
-    """One wave of defaults, those marked in ws.new: classify the whole wave (fundamental
-    or contagious) first, then pass each default's consequences to the network."""
-    n = M.cash0.shape[0]
-    for i in range(n):
-        if ws.new[i]:
-            rec.contagious[i] = not _defaults_anyway(M, st, ws, i)
-    for i in range(n):
-        if ws.new[i]:
-            _process_default(t, M, st, ws, rec, i)
-            ws.new[i] = False
-
-
-@njit(cache=True, nogil=True)
-def _defaults_anyway(M, st, ws, i):
-    """Elsinger-Lehar-Summer test: would entity i default even had every network
-    counterparty paid in full, this step and all earlier ones (no unpaid receivables, no
-    lost contracts, no write-offs of capacity or stakes caused by others' defaults)?"""
-    pb = ws.pbar[i]
-    prior = st.net_shortfall[i] - ws.shortfall_now[i]
-    cash_cf = ws.e[i] + ws.due_in[i] - pb + prior + ws.margin_lost[i]
-    if cash_cf < -1e-12 * max(1.0, pb):
-        return True
-    if not M.solvency_on[i]:
-        return False
-    # book equity with that cash, its principal paid, and no write-downs caused by others
-    debt_cf = st.debt[i] - ws.principal[i] if ws.dflt[i] else st.debt[i]
-    w = (M.book0[i] + (cash_cf - M.cash0[i]) - (debt_cf - M.debt0[i])
-         + (stake_value(st.share, st.alive, ws.equity, i) - st.stake0[i])
-         + loan_position(M.l_lender, M.l_borrower, M.l_amount, st.loan_out, i) + st.stake_lost[i])
-    return w < 0.0
-
-
-@njit(cache=True, nogil=True)
-def _process_default(t, M, st, ws, rec, i):
-    """Record entity i's default at step t and pass its consequences to the network."""
-    n = M.cash0.shape[0]
-    rec.default_step[i] = t
-    outside_paid = ws.el[i] * ws.frac[i]
-    if ws.dflt[i]:  # could not pay this step: its outside creditors' claims include what was due
-        remaining_debt = st.debt[i] - ws.principal[i]
-        rec.exposure[i] = ws.el[i] + remaining_debt
-        rec.loss[i] = (ws.el[i] - outside_paid) + (1.0 - M.recovery[i]) * remaining_debt
-    else:  # insolvent after paying this step: its cash goes to its creditors first
-        rec.exposure[i] = st.debt[i]
-        rec.loss[i] = (1.0 - M.recovery[i]) * max(st.debt[i] - st.cash[i], 0.0)
-    # stakes in i are worth nothing from now on
-    value_i = ws.equity[i]
-    for h in range(n):
-        if st.alive[h] and h != i and st.share[h, i] > 0.0:
-            st.stake_lost[h] += st.share[h, i] * value_i
-    # network loans with i end: its lenders write off what it owed; what it lent is lost
-    for k in range(st.loan_out.shape[0]):
-        if st.loan_out[k] > 0.0 and M.l_borrower[k] == i:
-            if st.alive[M.l_lender[k]]:
-                st.stake_lost[M.l_lender[k]] += st.loan_out[k]
-            st.loan_out[k] = 0.0
-        elif st.loan_out[k] > 0.0 and M.l_lender[k] == i:
-            st.loan_out[k] = 0.0
-    st.alive[i] = False
-    st.cash[i] = 0.0
-    st.debt[i] = 0.0
-    # contracts with i end; payees of i lose the backlog and write off sunk capacity
-    for c in range(M.c_payer.shape[0]):
-        if not st.c_active[c]:
-            continue
-        a, b = M.c_payer[c], M.c_payee[c]
-        if a != i and b != i:
-            continue
-        st.c_active[c] = False
-        if a == i and st.alive[b] and not ws.new[b]:
-            backlog = M.c_remaining[c, t + 1]
-            rec.lost_backlog[b] += backlog
-            keep = M.c_relet_share[c] * (1.0 - M.c_relet_discount[c])
-            st.impairment[b] += M.c_capex[c] * backlog * (1.0 - keep)
-            st.c_relet[c] = t + 1 + M.c_relet_delay[c]
