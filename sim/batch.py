@@ -111,6 +111,8 @@ class Variant:
     source: str  # the scenario file
     overrides: dict = field(default_factory=dict)  # dotted key -> value (sweep and set)
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    target_se: float | None = None  # if set: add chunks until every PD's se <= target_se ...
+    max_paths: int | None = None  # ... or this many paths (then `paths` is not used)
 
     @property
     def paths(self) -> int:
@@ -124,7 +126,9 @@ class Variant:
     def input_hash(self) -> str:
         """Hash of everything that determines the results (same inputs -> same hash)."""
         blob = json.dumps({"bubblesim": __version__, "variant": self.name, "scenario_hash": self.scenario.hash,
-                           "paths": self.paths, "seed": self.seed, "chunk_size": self.chunk_size},
+                           "paths": self.paths, "seed": self.seed, "chunk_size": self.chunk_size,
+                           **({"target_se": self.target_se, "max_paths": self.max_paths}
+                              if self.target_se is not None else {})},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -136,8 +140,9 @@ class Variant:
             f = f[:100] + "-" + hashlib.sha256(self.name.encode()).hexdigest()[:8]
         return f
 
-    def layout(self) -> dict:
-        sizes = chunk_layout(self.paths, self.chunk_size)
+    def layout(self, paths: int | None = None) -> dict:
+        """The chunk layout of `paths` (default: the variant's own) paths."""
+        sizes = chunk_layout(self.paths if paths is None else paths, self.chunk_size)
         return {"chunk_size": self.chunk_size, "chunks": len(sizes), "last_chunk_paths": sizes[-1],
                 "first_chunk": 0, "stream": STREAM}
 
@@ -637,10 +642,18 @@ def _run_variant(v: Variant, out: str, *, threads, executor, progress) -> dict:
     from .model import compile_scenario
     from .results import Results
 
-    M = compile_scenario(v.scenario)
-    stats, summaries, info = simulate(M, v.paths, v.seed, chunk_size=v.chunk_size, threads=threads,
-                                      progress=progress, executor=executor)
-    results = Results.from_stats(v.scenario, M, stats, summaries, info)
+    if v.target_se is not None:
+        from .sensitivity import run_to_precision_with_chunks
+
+        results, summaries = run_to_precision_with_chunks(
+            v.scenario, v.target_se, v.max_paths, v.seed, chunk_size=v.chunk_size, threads=threads,
+            progress=progress, executor=executor)
+        info = results.run_info
+    else:
+        M = compile_scenario(v.scenario)
+        stats, summaries, info = simulate(M, v.paths, v.seed, chunk_size=v.chunk_size, threads=threads,
+                                          progress=progress, executor=executor)
+        results = Results.from_stats(v.scenario, M, stats, summaries, info)
     final = os.path.join(out, v.folder)
     tmp = os.path.join(out, f"{TMP_PREFIX}{v.folder}-{os.getpid()}")
     if os.path.exists(tmp):
@@ -650,7 +663,8 @@ def _run_variant(v: Variant, out: str, *, threads, executor, progress) -> dict:
         _write_atomic(os.path.join(tmp, CHUNKS), _chunks_csv(results, summaries, info["first_chunk"]))
         marker = {"variant": v.name, "input_hash": v.input_hash, "scenario": v.scenario.name,
                   "scenario_hash": v.scenario.hash, "source": v.source, "overrides": v.overrides,
-                  "paths": v.paths, "seed": v.seed, **v.layout(), "wall_seconds": info["wall_seconds"],
+                  "paths": results.paths, "seed": v.seed, **v.layout(results.paths),
+                  "precision": results.run_info.get("precision"), "wall_seconds": info["wall_seconds"],
                   "threads": info["threads"], "finished": _now()}
         _write_atomic(os.path.join(tmp, MARKER), json.dumps(marker, indent=1, default=str))
         if os.path.exists(final):  # stale or --force: swap it out, then remove it
@@ -756,7 +770,7 @@ def _run_batch(plan, out, *, force, threads, executor, engine, log, bar, argv) -
 
             marker = _run_variant(v, out, threads=threads, executor=executor, progress=progress)
             entries[v.name] = {**marker, "status": "computed"}
-            say(f"done {v.name}: {v.paths:,} paths in {marker['wall_seconds']:.1f}s")
+            say(f"done {v.name}: {marker['paths']:,} paths in {marker['wall_seconds']:.1f}s")
             write_manifest()
     finally:
         pbar.close()
@@ -793,6 +807,8 @@ def _manifest_entry(v: Variant, done: dict | None) -> dict:
     else:
         e.update(status=done["status"], wall_seconds=done.get("wall_seconds"), threads=done.get("threads"),
                  finished=done.get("finished"))
+        if done.get("paths") is not None and done["paths"] != v.paths:  # --target-se chose the paths
+            e.update(paths=done["paths"], precision=done.get("precision"), **v.layout(done["paths"]))
     return e
 
 

@@ -234,11 +234,20 @@ def run_to_precision(scenario, target_se: float, max_paths: int | None = None, s
                      chunk_size: int = DEFAULT_CHUNK_SIZE, threads: int | None = None,
                      progress: Callable[[int, int], None] | None = None, executor=None,
                      log: Callable[[str], None] | None = None) -> Results:
+    """See `run_to_precision_with_chunks`; returns only the results."""
+    return run_to_precision_with_chunks(scenario, target_se, max_paths, seed, chunk_size=chunk_size,
+                                        threads=threads, progress=progress, executor=executor, log=log)[0]
+
+
+def run_to_precision_with_chunks(scenario, target_se: float, max_paths: int | None = None,
+                                 seed: int | None = None, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                                 threads: int | None = None, progress: Callable[[int, int], None] | None = None,
+                                 executor=None, log: Callable[[str], None] | None = None):
     """Simulate chunks 0, 1, 2, ... (doubling the run each round) until the standard error
     of every reported default probability is <= target_se, or max_paths paths are done.
 
-    The result is bit-identical to `run(scenario, paths=results.paths, seed=seed,
-    chunk_size=chunk_size)`. `results.run_info["precision"]` says what was reached:
+    Returns (results, per-chunk summaries). The result is bit-identical to
+    `run(scenario, paths=results.paths, seed=seed, chunk_size=chunk_size)`. `results.run_info["precision"]` says what was reached:
     target_se, met (bool), max_se, max_se_at, paths, max_paths, rounds.
     max_paths defaults to the count that always suffices, 0.25 / target_se^2 (a binomial
     standard error is at most 0.5 / sqrt(n)), capped at 10,000,000.
@@ -289,7 +298,7 @@ def run_to_precision(scenario, target_se: float, max_paths: int | None = None, s
             results.run_info["precision"] = {"target_se": target_se, "met": bool(met), "max_se": se,
                                              "max_se_at": where, "paths": done_paths, "max_paths": max_paths,
                                              "rounds": rounds}
-            return results
+            return results, np.concatenate(summaries)
 
 
 # ---------------------------------------------------------------------------------- parameters

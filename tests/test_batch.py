@@ -324,3 +324,30 @@ def test_shipped_scenarios_expand(tmp_path):
     assert any(n.endswith(".toml") for n in os.listdir(folder)), "the shipped scenarios are missing"
     plan = collect_variants([folder], paths=10)
     assert len(plan.variants) >= 1 and len({v.seed for v in plan.variants}) == 1
+
+
+def test_batch_target_se_adds_chunks_until_met_and_equals_a_plain_run(tmp_path, small_file):
+    """--target-se on a batch: each variant stops at the doubling that meets the target, and
+    its results equal a plain run of that many paths (same chunk streams)."""
+    from sim.run import run
+
+    plan = collect_variants([small_file()], chunk_size=250)
+    for v in plan.variants:
+        v.target_se, v.max_paths = 0.02, 8000
+    out = tmp_path / "out"
+    run_batch(plan, str(out), threads=2)
+    folder = out / plan.variants[0].folder
+    data = json.loads((folder / "results.json").read_text())
+    precision = data["run_info"]["precision"]
+    assert precision["met"] and precision["max_se"] <= 0.02
+    paths = data["paths"]
+    assert paths < 8000 and paths % 250 == 0 and (paths // 250) & (paths // 250 - 1) == 0  # power of 2 chunks
+    plain = run(plan.variants[0].scenario, paths=paths, seed=plan.variants[0].seed, chunk_size=250)
+    assert plain.pd.tolist() == data["pd"]
+    assert json.loads((out / "manifest.json").read_text())["variants"][0]["paths"] == paths
+    # the target is part of the inputs: a re-run with the same target skips, a new target recomputes
+    again = run_batch(plan, str(out), threads=2)
+    assert again["variants"][0]["status"] == "skipped"
+    for v in plan.variants:
+        v.target_se = 0.03
+    assert run_batch(plan, str(out), threads=2)["variants"][0]["status"] == "computed"
