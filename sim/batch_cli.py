@@ -24,11 +24,9 @@ def add_batch_parser(sub) -> None:
     b.add_argument("--threads", type=_positive_int, default=None,
                    help="local worker threads (default: all cores; ignored with Dask)")
     b.add_argument("--force", action="store_true", help="recompute variants that are already done")
-    b.add_argument("--target-se", type=float, default=None, metavar="X",
-                   help="add chunks to each variant until every default probability's standard error is <= X "
-                        "(instead of a fixed --paths)")
-    b.add_argument("--max-paths", type=_positive_int, default=None,
-                   help="with --target-se: stop at this many paths (default 0.25/X^2, at most 10M)")
+    from .cli import add_precision_options
+
+    add_precision_options(b)
     b.add_argument("--list", action="store_true", help="list the variants and exit")
     b.add_argument("--no-report", action="store_true",
                    help="do not write the HTML report and figures (default: OUT/report/report.html)")
@@ -47,8 +45,8 @@ def cmd_batch(args) -> int:
 
     plan = collect_variants(args.inputs, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size)
     if args.target_se is not None:
-        if not args.target_se > 0 or args.paths is not None:
-            print("bubblesim: --target-se needs a value > 0 and excludes --paths", file=sys.stderr)
+        if args.paths is not None:
+            print("bubblesim: give --paths or --target-se, not both", file=sys.stderr)
             return EXIT_BAD_INPUT
         for v in plan.variants:
             v.target_se, v.max_paths = args.target_se, args.max_paths

@@ -42,6 +42,17 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+def add_precision_options(parser) -> None:
+    """--target-se / --max-paths, shared by `run` and `batch`."""
+    from .sensitivity import positive_float
+
+    parser.add_argument("--target-se", type=positive_float, default=None, metavar="X",
+                        help="add chunks (doubling the run) until every default probability's standard error "
+                        "is <= X, or --max-paths (instead of --paths)")
+    parser.add_argument("--max-paths", type=_positive_int, default=None,
+                        help="cap for --target-se (default: 0.25/X^2, which always suffices, at most 10M)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bubblesim", description="Monte Carlo funding-gap and cascade-default risk "
                 "in the circular financing of AI compute.")
@@ -59,13 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--chunk-size", type=_positive_int, default=None,
                    help="paths per chunk (part of the random layout; default 8192)")
     r.add_argument("--quiet", action="store_true", help="no progress and no summary table")
-    from .sensitivity import positive_float
-
-    r.add_argument("--target-se", type=positive_float, default=None, metavar="X",
-                   help="add chunks (doubling the run) until every default probability's standard error "
-                   "is <= X, or --max-paths (instead of --paths)")
-    r.add_argument("--max-paths", type=_positive_int, default=None,
-                   help="cap for --target-se (default: 0.25/X^2, which always suffices, at most 10M)")
+    add_precision_options(r)
 
     v = sub.add_parser("validate", help="check scenario files without running them")
     v.add_argument("scenarios", nargs="+", help="scenario TOML files")

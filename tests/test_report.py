@@ -137,6 +137,8 @@ def test_report_sections_and_findings(built):
 
 def test_pdf_when_chromium_present(built):
     if not built["pdf"]:
+        # ./test.sh installs chromium where it can (as root with apt-get, as in CI): there it must work
+        assert not os.environ.get("CI"), "CI: chromium should have been installed by ./test.sh"
         pytest.skip("no Chromium: --pdf skipped gracefully")
     data = (built["out"] / "report.pdf").read_bytes()
     assert data[:5] == b"%PDF-" and len(data) > 50_000
@@ -146,6 +148,7 @@ def test_report_in_headless_chromium(built):
     exe = find_chromium()
     if exe is None:
         print("SKIP REASON: /usr/bin/chromium not found (apt-get install -y chromium)")
+        assert not os.environ.get("CI"), "CI: chromium should have been installed by ./test.sh"
         pytest.skip("Chromium is not installed (/usr/bin/chromium); apt-get install -y chromium")
     b = Browser(exe)
     try:
