@@ -7,7 +7,7 @@
 `--scenario` is a TOML path, a name under scenarios/, or `synthetic:N` (benchmarks/
 synthetic.py). throughput: warms the JIT on a small run, then times R runs of N paths
 (engine.simulate) and reports the peak resident memory (ru_maxrss) before and after the
-timed runs. startup: times the import, `sim.engine.warmup()` if asked, and two runs of N
+timed runs. startup: times the import, `sim.engine.runner.warmup()` if asked, and two runs of N
 paths, from the start of the process. stats: saves a run's statistics (seed 7, chunks of
 4,096), to compare two versions of the kernel bit for bit. Works with any checkout of the package on
 PYTHONPATH (run_all.py uses that to time an older commit).
@@ -34,7 +34,7 @@ def _rss_kb() -> int:
 
 def _scenario(spec: str):
     from sim import load_scenario
-    from sim.scenario import scenario_from_dict
+    from sim.scenario.loader import scenario_from_dict
 
     if spec == "stressed":  # the twin test's stress scenario
         from tests.test_twin import STRESSED
@@ -51,7 +51,7 @@ def _scenario(spec: str):
 
 def throughput(args) -> dict:
     from sim.engine import simulate
-    from sim.model import compile_scenario
+    from sim.engine.model import compile_scenario
 
     M = compile_scenario(_scenario(args.scenario))
     if args.clearing_off:
@@ -71,7 +71,7 @@ def throughput(args) -> dict:
 def startup(args) -> dict:
     t_import0 = time.perf_counter()
     from sim.engine import simulate, warmup
-    from sim.model import compile_scenario
+    from sim.engine.model import compile_scenario
 
     t_import = time.perf_counter() - t_import0
     out = {"import_s": t_import}
@@ -91,7 +91,7 @@ def stats(args) -> dict:
     import numpy as np
 
     from sim.engine import simulate
-    from sim.model import compile_scenario
+    from sim.engine.model import compile_scenario
 
     M = compile_scenario(_scenario(args.scenario))
     st, summaries, _ = simulate(M, args.paths, seed=7, chunk_size=4096, threads=args.threads)

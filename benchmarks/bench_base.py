@@ -15,7 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sim import load_scenario, run  # noqa: E402
-from sim.model import compile_scenario  # noqa: E402
+from sim.engine.model import compile_scenario  # noqa: E402
 
 
 def main():

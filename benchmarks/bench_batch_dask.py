@@ -23,11 +23,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from sim.batch import collect_variants, run_batch  # noqa: E402
-from sim.cluster import dask_executor  # noqa: E402
 from sim.engine import simulate, warmup  # noqa: E402
-from sim.model import compile_scenario  # noqa: E402
+from sim.engine.model import compile_scenario  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
+from sim.studies.batch import run_batch  # noqa: E402
+from sim.studies.cluster import dask_executor  # noqa: E402
+from sim.studies.variants import collect_variants  # noqa: E402
 
 
 def _same(a: str, b: str, plan) -> bool:

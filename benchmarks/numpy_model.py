@@ -1,6 +1,6 @@
 """The model written the way a numpy user would: paths are the array axis, time is a loop.
 
-A benchmark alternative to the numba kernel (sim/kernel.py), not part of the package. It
+A benchmark alternative to the numba kernel (sim/engine/kernel.py), not part of the package. It
 implements the same economics (docs/model.md): regime, revenue, sentiment, outside cash
 flows, contracts with re-letting, tranches with conditions and milestones, network loans,
 outside debt with refinancing, the lab's raise, the joint Rogers-Veraart clearing (the
@@ -29,7 +29,7 @@ _REL_TOL = 1e-12
 
 
 def _derived(M):
-    """Per-step and per-entity constants (as sim.kernel.derive, in numpy)."""
+    """Per-step and per-entity constants (as sim.engine.kernel.derive, in numpy)."""
     dt, sqdt = M.dt, np.sqrt(M.dt)
     t = np.arange(M.n_steps)
     g = M.growth_inf + (M.growth0 - M.growth_inf) * 0.5 ** (t * dt / M.half_life)

@@ -2,7 +2,7 @@
 
     python benchmarks/profile_kernel.py [--scenario base] [--paths 200000] [--json]
 
-Compiles a copy of `sim.kernel._run` with debug line tables (same optimisation; numba's
+Compiles a copy of `sim.engine.kernel._run` with debug line tables (same optimisation; numba's
 cache is pointed at a throw-away folder so that every kernel is compiled in this process
 and its object code can be read), runs the scenario on one thread while `perf record`
 samples this process, and attributes each sample: to a source line of `_run`, to the
@@ -51,12 +51,12 @@ def _object_ranges(dispatcher, objdir):
 
 def profile(scenario: str, paths: int) -> dict:
     sys.path.insert(0, HERE)
+    from _worker import _scenario
     from numba import njit
 
-    from _worker import _scenario
-    from sim import kernel as K
     from sim.engine import chunk_generator, new_path_buffers, new_stats
-    from sim.model import compile_scenario
+    from sim.engine import kernel as K
+    from sim.engine.model import compile_scenario
 
     M = compile_scenario(_scenario(scenario))
     st, ws, rec, shocks, tranche_u = new_path_buffers(M)
@@ -74,7 +74,7 @@ def profile(scenario: str, paths: int) -> dict:
     run_name = run_dbg.overloads[run_dbg.signatures[0]].fndesc.llvm_func_name
     run_start, run_size, run_off = run_syms[run_name]
     for disp, label in ((K.draw_path_shocks, "random numbers: numba's samplers (draw_path_shocks)"),
-                        (K.clearing_vector, "clearing (sim.clearing)")):
+                        (K.clearing_vector, "clearing (sim.engine.clearing)")):
         syms, _ = _object_ranges(disp, objdir)
         for name, (start, size, _) in syms.items():
             if not name.startswith(("_ZN7cpython", "cfunc.")):

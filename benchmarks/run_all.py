@@ -50,10 +50,10 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
-from sim import kernel as K  # noqa: E402
-from sim.clearing import clear, clearing_vector  # noqa: E402
 from sim.engine import DEFAULT_CHUNK_SIZE, chunk_generator, new_path_buffers, simulate  # noqa: E402
-from sim.model import compile_scenario  # noqa: E402
+from sim.engine import kernel as K  # noqa: E402
+from sim.engine.clearing import clear, clearing_vector  # noqa: E402
+from sim.engine.model import compile_scenario  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
 
 BASELINE_REV = "9fad100"  # the last commit before the performance work (issue 5)
@@ -648,7 +648,7 @@ def write_report(path, R, cfg):
             "rest can pay only if what they are owed arrives (outside assets 102% of obligations less network "
             "receivables), so defaults spread in waves. Eisenberg-Noe (alpha = beta = 1), "
             "so `scipy.optimize.linprog` (HiGHS) solves the same problem (maximise total payments subject to "
-            "p <= p-bar, p <= e + Pi'p). Ours: `sim.clearing.clearing_vector` (fictitious default, in place, "
+            "p <= p-bar, p <= e + Pi'p). Ours: `sim.engine.clearing.clearing_vector` (fictitious default, in place, "
             "no allocation) called in a jitted loop; `clear()` adds input validation and allocation.")
         add("")
         add("| entities | case | defaults | rounds | ns per clearing | `clear()` (us) | linprog (us) | "
@@ -709,7 +709,7 @@ def write_report(path, R, cfg):
         add(f"| warm (cached) | {w['process_s']:.2f} | {w['import_s']:.2f} | {w['first_s']:.2f} | "
             f"{w['second_s']:.3f} | {w['to_first_result_s']:.2f} |")
         add("")
-        add(f"`sim.engine.warmup()` in a warm process takes {ww['warmup_s']:.2f} s (loads every kernel); "
+        add(f"`sim.engine.runner.warmup()` in a warm process takes {ww['warmup_s']:.2f} s (loads every kernel); "
             f"the first run after it takes {ww['first_s'] * 1e3:.0f} ms and the second "
             f"{ww['second_s'] * 1e3:.0f} ms. From the command line, in a fresh cache: `bubblesim warmup` "
             f"{cli['warmup_cold_s']:.1f} s (compiles), then `bubblesim run scenarios/base.toml --paths "
@@ -754,7 +754,6 @@ def closing_note(R):
     cats = p.get("categories", {})
     rng_share = sum(v for k, v in cats.items() if k.startswith("random"))
     libm_share = sum(v for k, v in cats.items() if k.startswith("libm"))
-    ns1 = s1["t1"]["ns"]
     out = []
     before = R.get("s0", {}).get("before")
     out.append(
@@ -762,7 +761,7 @@ def closing_note(R):
         "counting: every call of a jitted function with the model's named tuples (about 110 arrays) "
         "increments and decrements each array's reference count atomically, and the old kernel made such "
         "calls for every step, entity and book-equity check. Now the whole chunk runs inside one function "
-        "(`sim.kernel._run`) that binds its arrays once; per-step totals (p-bar, receipts due, fractions "
+        "(`sim.engine.kernel._run`) that binds its arrays once; per-step totals (p-bar, receipts due, fractions "
         "paid) are computed once; everything constant along a path is derived once per chunk; the "
         "obligation and stake matrices are visited only where links exist. Results are bit-identical. "
         + (f"On this machine, in this run: {before:.0f} -> {s1['t2']['ns']:.0f} ns/path-step on 2 threads "

@@ -15,20 +15,11 @@ import tempfile
 import time
 import urllib.request
 
+from sim.report.browser import find_chromium  # noqa: F401  (re-exported for the tests)
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
          "--disable-default-apps", "--mute-audio", "--remote-allow-origins=*"]
-
-
-def find_chromium() -> str | None:
-    for path in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if os.path.exists(path):
-            return path
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        p = shutil.which(name)
-        if p:
-            return p
-    return None
 
 
 class WebSocket:

@@ -44,7 +44,7 @@ def small_dict():
 
 @pytest.fixture
 def make_scenario():
-    from sim.scenario import scenario_from_dict
+    from sim.scenario.loader import scenario_from_dict
 
     def make(d):
         return scenario_from_dict(copy.deepcopy(d))

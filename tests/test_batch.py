@@ -12,10 +12,12 @@ import time
 import numpy as np
 import pytest
 
-from sim.batch import (MARKER, TMP_PREFIX, collect_variants, paired_difference, parse_sweep, run_batch,
-                       scenario_variants)
-from sim.cli import main
-from sim.scenario import ScenarioError, load_scenario, scenario_from_dict
+from sim.cli.main import main
+from sim.scenario.errors import ScenarioError
+from sim.scenario.loader import load_scenario, scenario_from_dict
+from sim.studies.batch import run_batch
+from sim.studies.summary import paired_difference
+from sim.studies.variants import MARKER, TMP_PREFIX, collect_variants, parse_sweep, scenario_variants
 
 from .conftest import ROOT, SMALL
 
@@ -246,7 +248,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
 
 
 def test_one_batch_per_output_folder(tmp_path, small_file, capsys):
-    from sim.batch import _lock
+    from sim.studies.batch import _lock
 
     out = tmp_path / "out"
     out.mkdir()
@@ -281,9 +283,9 @@ def test_dask_local_cluster_is_bit_identical_to_local(tmp_path, small_file):
     pytest.importorskip("distributed")
     from distributed import LocalCluster
 
-    from sim.cluster import WORKER_ENV, dask_executor
     from sim.engine import simulate
-    from sim.model import compile_scenario
+    from sim.engine.model import compile_scenario
+    from sim.studies.cluster import WORKER_ENV, dask_executor
 
     f = small_file('[sweep]\nrevenue.growth0 = [0.6, 0.7]\n')
     plan = collect_variants([f], paths=3000, chunk_size=250)
@@ -311,10 +313,10 @@ def test_scheduler_and_workers_are_exclusive_and_dask_is_optional(small_file, ca
     with pytest.raises(SystemExit):
         main(["batch", small_file(), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
     assert "not allowed with" in capsys.readouterr().err
-    import sim
+    import sim.studies
 
-    monkeypatch.setitem(sys.modules, "sim.cluster", None)  # as if dask were not installed
-    monkeypatch.delattr(sim, "cluster", raising=False)
+    monkeypatch.setitem(sys.modules, "sim.studies.cluster", None)  # as if dask were not installed
+    monkeypatch.delattr(sim.studies, "cluster", raising=False)
     assert main(["batch", small_file(), "--workers", "2", "--out", "/nonexistent/x"]) == 2
     assert "pip install 'bubblesim[distributed]'" in capsys.readouterr().err
 
@@ -329,7 +331,7 @@ def test_shipped_scenarios_expand(tmp_path):
 def test_batch_target_se_adds_chunks_until_met_and_equals_a_plain_run(tmp_path, small_file):
     """--target-se on a batch: each variant stops at the doubling that meets the target, and
     its results equal a plain run of that many paths (same chunk streams)."""
-    from sim.run import run
+    from sim.engine.api import run
 
     plan = collect_variants([small_file()], chunk_size=250)
     for v in plan.variants:

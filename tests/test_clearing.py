@@ -1,6 +1,9 @@
-"""Tests of sim.clearing against published cases, an LP, a Picard iteration and theory.
+"""Tests of sim.engine.clearing against published cases, an LP, a Picard iteration and theory.
 
-Oracles (see /work/shared/VALIDATION.md): C1-C4 published examples and closed forms; C5 the
+Oracles: C1 the manual example of the R package systemicrisk (Gandy & Veraart, `default_clearing`),
+C2 its vignette "an example with 3 banks", C3 the default-wave cases of the FinNetValu test
+suite, C4 the circular network of Rogers & Veraart (2013, Management Science) with its closed
+form; C5 the
 Eisenberg-Noe linear program (scipy HiGHS); for Rogers-Veraart, Picard iteration of the
 clearing map from full payment (a monotone decreasing sequence that converges to the
 greatest clearing vector), written here in plain numpy.
@@ -11,9 +14,7 @@ import pytest
 from numba import njit
 from scipy.optimize import linprog
 
-from sim.clearing import (ClearingResult, all_can_pay, clear, clear_detailed,
-                          clearing_vector)
-
+from sim.engine.clearing import ClearingResult, all_can_pay, clear, clear_detailed, clearing_vector
 
 # ---------------------------------------------------------------- helpers and oracles
 
@@ -423,7 +424,7 @@ def test_kernel_does_not_allocate():
 
 
 def test_in_place_solver_pivots_and_leaves_bookkeeping_columns_alone():
-    from sim.clearing import _solve_in_place
+    from sim.engine.clearing import _solve_in_place
     rng = np.random.default_rng(23)
     for k in (1, 2, 5, 9):
         n = k + 2

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from sim.cli import main
+from sim.cli.main import main
 
 from .conftest import ROOT
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from sim import kernel as K
 from sim.engine import add_stats, chunk_layout, new_stats, run_chunk, simulate
-from sim.model import compile_scenario
-from sim.run import run
-from sim.stats import bin_edges
+from sim.engine import kernel as K
+from sim.engine.api import run
+from sim.engine.model import compile_scenario
+from sim.engine.stats import bin_edges
 
 Z = 4.0  # tolerance in standard errors for Monte Carlo checks
 

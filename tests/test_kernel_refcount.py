@@ -1,4 +1,4 @@
-"""The hot loop does no reference counting (see the note above `sim.kernel._run`).
+"""The hot loop does no reference counting (see the note above `sim.engine.kernel._run`).
 
 numba increments and decrements, atomically, the reference count of every array a function
 receives unless it can prove that redundant. `_run` binds its arrays once per chunk and
@@ -13,9 +13,9 @@ import re
 
 from numba import njit
 
-from sim import kernel as K
 from sim.engine import chunk_generator, new_path_buffers, new_stats
-from sim.model import compile_scenario
+from sim.engine import kernel as K
+from sim.engine.model import compile_scenario
 
 
 def test_run_loops_hold_no_reference_counting(make_scenario, small_dict):

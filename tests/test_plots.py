@@ -22,8 +22,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, Rectangle  # noqa: E402
 
-from sim import __version__  # noqa: E402
-from sim import plots  # noqa: E402
+from sim import (
+    __version__,  # noqa: E402
+    plots,  # noqa: E402
+)
 from sim.plots import figures as F  # noqa: E402
 from sim.plots.inputs import load_inputs, load_results  # noqa: E402
 
@@ -34,8 +36,8 @@ PATHS = 3000
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from sim.run import run
-    from sim.scenario import scenario_from_dict
+    from sim.engine.api import run
+    from sim.scenario.loader import scenario_from_dict
 
     d = copy.deepcopy(SMALL)
     d["description"] = "Small test network."
@@ -378,7 +380,7 @@ def test_library_never_uses_pyplot(run_dir, tmp_path):
 
 
 def test_gallery(run_dir, tmp_path):
-    from sim.plots.gallery import write_gallery
+    from sim.report.gallery import write_gallery
 
     # a batch-like folder: two runs and a sensitivity table
     root = tmp_path / "results"

@@ -15,9 +15,10 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from sim.cli import main  # noqa: E402
+from sim.cli.main import main  # noqa: E402
 from sim.plots.inputs import load_inputs, manifest_sweeps  # noqa: E402
-from sim.report import cited_sources, markdown_to_html, run_findings, toml_to_html  # noqa: E402
+from sim.report.findings import run_findings  # noqa: E402
+from sim.report.text import cited_sources, markdown_to_html, toml_to_html  # noqa: E402
 
 from .cdp import Browser, find_chromium  # noqa: E402
 from .conftest import SMALL  # noqa: E402
@@ -40,8 +41,8 @@ def _rename(d, old, new):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from sim.run import run
-    from sim.scenario import scenario_from_dict
+    from sim.engine.api import run
+    from sim.scenario.loader import scenario_from_dict
 
     root = tmp_path_factory.mktemp("report")
     results = root / "results"

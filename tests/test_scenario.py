@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
+from sim.scenario.errors import ScenarioError
+from sim.scenario.loader import Scenario, load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -565,18 +566,18 @@ def test_multiline_array_does_not_confuse_line_numbers(tmp_path):
 
 
 def test_docs_scenarios_md_is_current():
-    from sim.schema import schema_markdown
+    from sim.scenario.schema import schema_markdown
 
     path = ROOT / "docs" / "scenarios.md"
-    regen = ('.venv/bin/python -c "import sim.schema as s; '
+    regen = ('.venv/bin/python -c "import sim.scenario.schema as s; '
              "open('docs/scenarios.md', 'w').write(s.schema_markdown())\"")
     assert path.exists(), f"docs/scenarios.md is missing; generate it with:\n  {regen}"
     assert path.read_text(encoding="utf-8") == schema_markdown(), (
-        f"docs/scenarios.md is out of date with sim/schema.py; regenerate it with:\n  {regen}")
+        f"docs/scenarios.md is out of date with sim/scenario/schema.py; regenerate it with:\n  {regen}")
 
 
 def test_docs_cover_every_schema_key():
-    from sim.schema import ARRAYS, SECTIONS, TOP, schema_markdown
+    from sim.scenario.schema import ARRAYS, SECTIONS, TOP, schema_markdown
 
     md = schema_markdown()
     keys = list(TOP) + [k for s in SECTIONS.values() for k in s]

@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from sim.clearing import clear
-from sim.cli import main
-from sim.run import run
-from sim.scenario import load_scenario, scenario_from_dict
-from sim.sensitivity import (BracketError, SensitivityError, find_threshold, max_probability_se, parse_metric,
-                             reverse_stress, run_to_precision, sensitivity, write_sensitivity)
+from sim.cli.main import main
+from sim.engine.api import run
+from sim.engine.clearing import clear
+from sim.scenario.loader import load_scenario, scenario_from_dict
+from sim.studies.metrics import BracketError, SensitivityError, parse_metric
+from sim.studies.precision import max_probability_se, run_to_precision
+from sim.studies.reverse_stress import find_threshold, reverse_stress
+from sim.studies.sensitivity import sensitivity, write_sensitivity
 
 from .conftest import ROOT, SMALL
 
@@ -91,7 +93,7 @@ def small_file(tmp_path):
 
 
 def c4_liabilities(eps):
-    """VALIDATION.md C4: L[i][j] = what i owes j; ring 0 -> 1 -> ... -> 5 -> 0."""
+    """Rogers & Veraart (2013) circular network (tests/test_clearing.py, case C4): L[i][j] = what i owes j; ring 0 -> 1 -> ... -> 5 -> 0."""
     L = np.zeros((6, 6))
     for i in range(6):
         L[i, (i + 1) % 6] = 2.0 if i % 2 == 0 else 2.0 + eps

@@ -1,4 +1,4 @@
-"""Pin the numba kernel `sim.kernel.step` to its pure-Python twin (tests/twin.py).
+"""Pin the numba kernel `sim.engine.kernel.step` to its pure-Python twin (tests/twin.py).
 
 A stressed scenario (AI winters, refinancing walls, a lab that runs out of cash, thinly
 capitalised partners, milestone and Bernoulli tranches, a vendor loan, re-letting) is run
@@ -12,16 +12,15 @@ Run directly (`.venv/bin/python tests/test_twin.py`) to print the branch counts 
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 import pytest
 
-from sim import kernel as K
 from sim.engine import chunk_generator, new_path_buffers
-from sim.model import compile_scenario
-from sim.scenario import scenario_from_dict
+from sim.engine import kernel as K
+from sim.engine.model import compile_scenario
+from sim.scenario.loader import scenario_from_dict
 
 try:
     from tests.twin import initial_state, state_as_kernel_fields, state_from_kernel, step_twin

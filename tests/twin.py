@@ -1,9 +1,9 @@
-"""A pure-Python twin of one simulation period (no numba), for pinning `sim.kernel.step`.
+"""A pure-Python twin of one simulation period (no numba), for pinning `sim.engine.kernel.step`.
 
-Written from the economics (MODEL.md section 4 and the documented conventions of
-sim/kernel.py), for readability rather than speed: plain Python floats and lists, one
+Written from the economics (docs/model.md, sections 1-10, and the documented conventions of
+sim/engine/kernel.py), for readability rather than speed: plain Python floats and lists, one
 function per stage of the period. The joint clearing goes through the public, validated
-API `sim.clearing.clear_detailed`, not the kernel's internal routines.
+API `sim.engine.clearing.clear_detailed`, not the kernel's internal routines.
 
     state = state_from_kernel(st)                    # snapshot of a kernel State
     new_state, rec = step_twin(t, M, shocks[t], state)
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.clearing import clear_detailed
+from sim.engine.clearing import clear_detailed
 
 LIQUIDITY, SOLVENCY = 1, 2
 # Tolerances shared with the kernel's documented conventions.

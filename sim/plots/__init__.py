@@ -13,11 +13,19 @@ cascade_size, loss_exceedance, network_map. Across runs: scenario_comparison (a 
 tornado (a sensitivity table), sweep_heatmap (a two-parameter sweep).
 """
 
-from .compare import scenario_comparison, sweep_heatmap, tornado
-from .figures import (SINGLE_RUN_FIGURES, cascade_size, default_decomposition, funding_gap, loss_exceedance,
-                      network_map, pd_term_structure, revenue_fan)
-from .inputs import ReportInputs, load_inputs, load_results
-from .style import STYLE_PATH, save_figure
+from sim.plots.compare import scenario_comparison, sweep_heatmap, tornado
+from sim.plots.figures import (
+                      SINGLE_RUN_FIGURES,
+                      cascade_size,
+                      default_decomposition,
+                      funding_gap,
+                      loss_exceedance,
+                      network_map,
+                      pd_term_structure,
+                      revenue_fan,
+)
+from sim.plots.inputs import ReportInputs, load_inputs, load_results
+from sim.plots.style import STYLE_PATH, save_figure
 
 __all__ = [
     "SINGLE_RUN_FIGURES", "STYLE_PATH", "ReportInputs", "cascade_size", "default_decomposition", "funding_gap",

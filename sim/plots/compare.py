@@ -8,9 +8,22 @@ import textwrap
 
 import numpy as np
 
-from .style import (HATCHES, RISK_CMAP, SEQUENTIAL, SERIES, add_source, arr, finite, money, new_figure, pct, percent_axis,
-                    source_text, styled, text_colour_on)
-
+from sim.plots.style import (
+    HATCHES,
+    RISK_CMAP,
+    SEQUENTIAL,
+    SERIES,
+    add_source,
+    arr,
+    finite,
+    money,
+    new_figure,
+    pct,
+    percent_axis,
+    source_text,
+    styled,
+    text_colour_on,
+)
 
 # ------------------------------------------------------------------------------ metric names
 METRIC_LABELS = {

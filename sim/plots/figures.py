@@ -14,10 +14,27 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from ..stats import bin_edges
-from .style import (EDGE_STYLE, FAN_COLOUR, LINESTYLES, MARKERS, RISK_CMAP, SERIES, SPEND_COLOUR,
-                    add_source, arr, fan_shades, finite, money, new_figure, pct, percent_axis, source_text,
-                    step_name, styled)
+from sim.engine.stats import bin_edges
+from sim.plots.style import (
+    EDGE_STYLE,
+    FAN_COLOUR,
+    LINESTYLES,
+    MARKERS,
+    RISK_CMAP,
+    SERIES,
+    SPEND_COLOUR,
+    add_source,
+    arr,
+    fan_shades,
+    finite,
+    money,
+    new_figure,
+    pct,
+    percent_axis,
+    source_text,
+    step_name,
+    styled,
+)
 
 
 # ------------------------------------------------------------------------------ helpers

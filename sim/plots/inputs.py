@@ -229,7 +229,7 @@ def manifest_sweeps(inp: ReportInputs, metrics=("p2", "lab_pd")) -> list[dict]:
         key = (v.get("source") or res.get("scenario"), tuple(sorted(ov)))
         groups.setdefault(key, []).append((name, ov, res))
     out = []
-    for (source, keys), members in groups.items():
+    for (_source, keys), members in groups.items():
         if len(members) < 2:
             continue
         varying = [k for k in keys if len({json.dumps(m[1][k], sort_keys=True) for m in members}) > 1]

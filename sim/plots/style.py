@@ -10,8 +10,8 @@ import os
 from typing import Callable
 
 import matplotlib
-import matplotlib.style
 import matplotlib.colors as mcolors
+import matplotlib.style
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -119,7 +119,7 @@ def source_text(runs, names: list[str] | None = None) -> str:
 
 
 def _package_version() -> str:
-    from .. import __version__
+    from sim._version import __version__
 
     return __version__
 

@@ -30,7 +30,7 @@ import os
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
 
-from .model import ModelArrays
+from sim.engine.model import ModelArrays
 
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "OPENBLAS_NUM_THREADS": "1"}

@@ -24,7 +24,7 @@ def add_report_parser(sub) -> None:
 
 
 def cmd_report(args) -> int:
-    from .report import build_report
+    from sim.report.html import build_report
 
     if not os.path.exists(args.results_dir):
         print(f"bubblesim: no such results folder: {args.results_dir}", file=sys.stderr)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .engine import DEFAULT_CHUNK_SIZE, simulate
-from .model import compile_scenario
-from .results import Results
+from sim.engine.model import compile_scenario
+from sim.engine.results import Results
+from sim.engine.runner import DEFAULT_CHUNK_SIZE, simulate
 
 
 def run(scenario, paths: int | None = None, seed: int | None = None, *, chunk_size: int = DEFAULT_CHUNK_SIZE,

@@ -1,5 +1,5 @@
 """Estimators on the streamed statistics: intervals for probabilities, quantiles and tail
-measures from the fixed log-spaced histograms of sim.kernel."""
+measures from the fixed log-spaced histograms of sim.engine.kernel."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from . import kernel as K
+from sim.engine import kernel as K
 
 Z95 = 1.959963984540054
 

@@ -21,7 +21,7 @@ equity (floored at 0) plus cash.
 
 from __future__ import annotations
 
-from .model import contract_steps
+from sim.engine.model import contract_steps
 
 
 def _equity_value(scenario, e: dict) -> float:

@@ -210,7 +210,6 @@ def compile_scenario(scenario) -> ModelArrays:
         return np.array([float(c[key]) for c in contracts]) if m else np.zeros(0)
 
     tranches = [(inv, tr) for inv in d.get("investment", []) for tr in inv["tranche"]]
-    q = len(tranches)
     t_first = np.array([step_of(tr["date"], start_year, spy) for _, tr in tranches], dtype=np.int64)
     t_last = np.array([n_steps - 1 if tr["expires"] is None else step_of(tr["expires"], start_year, spy)
                        for _, tr in tranches], dtype=np.int64)

@@ -211,14 +211,14 @@ ARRAYS: dict[str, tuple[dict[str, Field], dict[str, dict[str, Field]]]] = {
 # --------------------------------------------------------------------------------------
 # Documentation: docs/scenarios.md is generated from this schema (tests check it is current).
 # Regenerate with:
-#   .venv/bin/python -c "import sim.schema as s; open('docs/scenarios.md', 'w').write(s.schema_markdown())"
+#   .venv/bin/python -c "import sim.scenario.schema as s; open('docs/scenarios.md', 'w').write(s.schema_markdown())"
 # --------------------------------------------------------------------------------------
 
 _DOC_INTRO = """\
 # Scenario files
 
-<!-- Generated from sim/schema.py by sim.schema.schema_markdown(); do not edit by hand.
-     Regenerate: .venv/bin/python -c "import sim.schema as s; open('docs/scenarios.md', 'w').write(s.schema_markdown())" -->
+<!-- Generated from sim/scenario/schema.py by sim.scenario.schema.schema_markdown(); do not edit by hand.
+     Regenerate: .venv/bin/python -c "import sim.scenario.schema as s; open('docs/scenarios.md', 'w').write(s.schema_markdown())" -->
 
 A scenario is a TOML file. It has a few top-level keys, one table per section
 (`[time]`, `[revenue]`, ...) and arrays of tables for the network: `[[entity]]`,

@@ -8,7 +8,7 @@ import sys
 
 
 def add_batch_parser(sub) -> None:
-    from .cli import _positive_int, _seed
+    from sim.cli.common import _positive_int, _seed
 
     b = sub.add_parser("batch", help="run many scenarios and sweep variants; one summary table",
                        description="Run every scenario and [sweep] variant of the inputs (folders of *.toml, "
@@ -24,7 +24,7 @@ def add_batch_parser(sub) -> None:
     b.add_argument("--threads", type=_positive_int, default=None,
                    help="local worker threads (default: all cores; ignored with Dask)")
     b.add_argument("--force", action="store_true", help="recompute variants that are already done")
-    from .cli import add_precision_options
+    from sim.cli.common import add_precision_options
 
     add_precision_options(b)
     b.add_argument("--list", action="store_true", help="list the variants and exit")
@@ -40,8 +40,8 @@ def add_batch_parser(sub) -> None:
 
 
 def cmd_batch(args) -> int:
-    from .batch import BatchError, collect_variants, open_executor, run_batch
-    from .cli import EXIT_BAD_INPUT, EXIT_OK
+    from sim.cli.common import EXIT_BAD_INPUT, EXIT_OK
+    from sim.studies.batch import BatchError, collect_variants, open_executor, run_batch
 
     plan = collect_variants(args.inputs, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size)
     if args.target_se is not None:
@@ -70,7 +70,7 @@ def cmd_batch(args) -> int:
             return EXIT_BAD_INPUT
         threads = executor.nthreads if executor is not None else args.threads
         if engine is None:
-            from .engine import default_threads
+            from sim.engine.runner import default_threads
 
             engine = {"kind": "local", "threads": threads or default_threads()}
         try:
@@ -83,7 +83,7 @@ def cmd_batch(args) -> int:
         _print_overview(manifest, args.out)
     if args.no_report:
         return EXIT_OK
-    from .report import build_report
+    from sim.report.html import build_report
 
     report_dir = os.path.join(args.out, "report")
     result = build_report(args.out, report_dir, log=log_fn or (lambda msg: None))

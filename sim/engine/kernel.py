@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .clearing import _REL_TOL, clearing_vector
+from sim.engine.clearing import _REL_TOL, clearing_vector
 
 # Fixed histogram grids (log-spaced) for streaming quantiles; bin 0 holds exact zeros.
 REV_LO, REV_HI, REV_BINS = 1e-2, 1e5, 1400  # lab revenue, $B/yr
@@ -269,7 +269,7 @@ def log_bin(value, lo, hi, bins):
 
 @njit(cache=True, nogil=True)
 def draw_path_shocks(rng, shocks, tranche_u):
-    """Draw one path's random numbers in a fixed order (see sim.model.n_shocks)."""
+    """Draw one path's random numbers in a fixed order (see sim.engine.model.n_shocks)."""
     for k in range(tranche_u.shape[0]):
         tranche_u[k] = rng.random()
     n_steps, width = shocks.shape
@@ -510,7 +510,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
 
             # 4. clear all obligations jointly. Skipped when everyone can pay in full if
             # everyone else does (then p = p-bar): exactly the test of round 1 of the
-            # clearing (sim.clearing.all_can_pay; L has a zero diagonal).
+            # clearing (sim.engine.clearing.all_can_pay; L has a zero diagonal).
             full = True
             if M.clearing_on:
                 for i in range(n):

@@ -7,23 +7,29 @@ import csv
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__
-from . import kernel as K
-from .model import ModelArrays, lab_committed_spend
-from .network import network_block
-from .stats import batch_means_se, hist_quantiles, loss_var_es, proportion_se, wilson_interval
+from sim._version import __version__
+from sim.engine import kernel as K
+from sim.engine.model import ModelArrays, lab_committed_spend
+from sim.engine.network import network_block
+from sim.engine.stats import (
+    batch_means_se,
+    hist_quantiles,
+    loss_var_es,
+    proportion_se,
+    wilson_interval,
+)
+from sim.io import atomic_write as _atomic_write
 
 FAN_PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 
 
 @dataclass
 class Results:
-    """All outputs of one scenario run (MODEL.md section 5), each with its Monte Carlo error.
+    """All outputs of one scenario run (docs/model.md section 11), each with its Monte Carlo error.
 
     Probabilities come with binomial standard errors and 95% Wilson intervals; the mean
     loss with its sample standard error; VaR and ES with batch-means standard errors over
@@ -79,7 +85,7 @@ class Results:
     loss_hist_sum: np.ndarray = field(repr=False)
     diagnostics: dict = field(default_factory=dict)
     description: str = ""  # the scenario's free text (escape it before showing it in HTML)
-    network: dict = field(default_factory=dict)  # entities and edges for the network map (sim.network)
+    network: dict = field(default_factory=dict)  # entities and edges for the network map (sim.engine.network)
     scenario_source: str = field(default="", repr=False)  # the scenario's TOML text, written as scenario.toml
 
     # ------------------------------------------------------------------ building
@@ -247,20 +253,6 @@ def _pct_ci(p, lo, hi) -> str:
 
 def _se(se) -> str:
     return f" (se {se:.1f})" if np.isfinite(se) else " (se n/a: <10 chunks)"
-
-
-def _atomic_write(path: str, text: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _atomic_csv(path: str, header, rows) -> str:

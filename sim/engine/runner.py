@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import kernel as K
-from .model import ModelArrays, compile_scenario, n_shocks
+from sim.engine import kernel as K
+from sim.engine.model import ModelArrays, compile_scenario, n_shocks
 
 DEFAULT_CHUNK_SIZE = 8192
 
@@ -105,8 +105,8 @@ def chunk_summary(M: ModelArrays, s: K.Stats) -> np.ndarray:
     [mean loss, VaR99, ES99, paths, paths with 2+ defaults, then the cumulative default
     count by each year end of entity 0 (years...), entity 1, ...] (counts as floats).
     Columns 0-2 are the original ones; the counts give paired (common random numbers)
-    standard errors of differences between variants (sim.batch)."""
-    from .stats import loss_var_es
+    standard errors of differences between variants (sim.studies.summary)."""
+    from sim.engine.stats import loss_var_es
 
     n = s.n_paths[0]
     var, es = loss_var_es(s.loss_hist, s.loss_hist_sum, 0.99)
@@ -142,12 +142,12 @@ def simulate(M: ModelArrays, paths: int, seed: int, *, chunk_size: int = DEFAULT
     Memory is bounded by a window of 2 x threads chunks in flight, whatever `paths` is.
     `first_chunk` offsets the chunk indices (used to extend a run with new chunks).
     `executor`: anything with `submit(fn, *args)` returning a future with `.result()`
-    (a concurrent.futures executor, sim.cluster.DaskExecutor); chunk tasks go there
+    (a concurrent.futures executor, sim.studies.cluster.DaskExecutor); chunk tasks go there
     instead of a private thread pool, `threads` then sizes the window only. The reduction
     stays in chunk order, so results are bit-identical whatever runs the chunks.
     `start`: the reduced statistics of chunks 0..first_chunk-1 (not modified); the returned
     statistics continue that reduction, so a run extended chunk group by chunk group is
-    bit-identical to one run of all its chunks (sim.sensitivity.run_to_precision).
+    bit-identical to one run of all its chunks (sim.studies.precision.run_to_precision).
     """
     sizes = chunk_layout(paths, chunk_size)
     threads = threads or default_threads()
@@ -180,7 +180,7 @@ def simulate(M: ModelArrays, paths: int, seed: int, *, chunk_size: int = DEFAULT
 
 def warmup() -> float:
     """Compile (or load from cache) every kernel by running a tiny two-entity model."""
-    from .scenario import scenario_from_dict
+    from sim.scenario import scenario_from_dict
 
     t0 = time.perf_counter()
     d = {

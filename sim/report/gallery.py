@@ -5,7 +5,7 @@ Regenerate the gallery (after `bubblesim batch scenarios/ --out results/`):
 
     bubblesim report results/ --out plots/ --gallery-only
 
-or from Python: ``sim.plots.gallery.write_gallery("results", "plots")``. The gallery holds
+or from Python: ``sim.report.gallery.write_gallery("results", "plots")``. The gallery holds
 the single-run figures of the primary run (the scenario named "base" if any, else the
 first) plus the cross-run figures (comparison, tornado, sweeps), each as PNG (300 dpi)
 and SVG, and an index README.md.
@@ -13,15 +13,49 @@ and SVG, and an index README.md.
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import re
 from typing import Callable
 
-from . import compare, figures
-from .inputs import ReportInputs, load_inputs
-from .style import save_figure
+from sim.plots import compare, figures
+from sim.plots.inputs import ReportInputs, load_inputs
+from sim.plots.style import save_figure
 
 GALLERY_COMMAND = "bubblesim report results/ --out plots/ --gallery-only"
+
+
+EMBED_DPI = 150  # resolution of the PNGs embedded in the HTML (the files in figures/ are 300 dpi)
+
+FIGURE_CAPTIONS = {
+    "revenue_fan": "The lab's annualised revenue by quarter: percentile bands (darkest: 25th-75th), "
+                   "the median, and the compute spend it has committed to by contract.",
+    "funding_gap": "Top: the lab's need for new outside funding each quarter (percentile bands). "
+                   "Bottom: probability of an unfunded gap in each year (bars, 95% interval) and of "
+                   "needing any new funding (line).",
+    "pd_term_structure": "Cumulative probability of default by each year end, per entity, with 95% "
+                         "Wilson intervals.",
+    "default_decomposition": "Probability of default by the horizon, split into fundamental defaults "
+                             "(the entity would have failed even if every counterparty had paid) and "
+                             "contagious ones (Elsinger-Lehar-Summer).",
+    "cascade_size": "Number of entities in default by the horizon, and the probability of k or more.",
+    "loss_exceedance": "Probability that total losses to outside creditors exceed x, with the 99% "
+                       "value at risk and expected shortfall.",
+    "network_map": "The financing web at the start: nodes sized by balance sheet and shaded by "
+                   "probability of default; links by kind, width by dollars committed.",
+}
+
+
+def _png_data_uri(fig, dpi: int = EMBED_DPI) -> str:
+    import matplotlib.style
+
+    from sim.plots.style import STYLE_PATH
+
+    buf = io.BytesIO()
+    with matplotlib.style.context(STYLE_PATH):
+        fig.savefig(buf, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _slug(name: str) -> str:
@@ -46,7 +80,6 @@ def render_all(inp: ReportInputs, out_dir: str, *, embed: bool = True, flat: boo
         item = {"id": (f"{sub}-" if sub else "") + name, "group": group, "run": run, "caption": caption,
                 "alt": alt, "rel_files": [os.path.relpath(f, out_dir).replace(os.sep, "/") for f in files]}
         if embed:
-            from ..report import EMBED_DPI, _png_data_uri
 
             item["uri"] = _png_data_uri(fig, EMBED_DPI)
             w, h = fig.get_size_inches()
@@ -71,13 +104,12 @@ def render_all(inp: ReportInputs, out_dir: str, *, embed: bool = True, flat: boo
         sections = sections[:max_run_sections]
     made["run_sections"] = sections
 
-    from ..report import FIGURE_CAPTIONS
 
     for name in sections:
         res = runs[name]
         sub = "" if flat else _slug(name)
         for fig_name, fn in figures.SINGLE_RUN_FIGURES.items():
-            def one(fig_name=fig_name, fn=fn):
+            def one(fig_name=fig_name, fn=fn, res=res, sub=sub, name=name):
                 fig = fn(res)
                 emit(fig, "run", fig_name, sub, FIGURE_CAPTIONS.get(fig_name, ""),
                      f"{fig_name.replace('_', ' ')} for {name}", run=name)
@@ -106,7 +138,7 @@ def render_all(inp: ReportInputs, out_dir: str, *, embed: bool = True, flat: boo
                  f"({t['name']}): bars sorted by swing.", f"tornado chart of {t['metric']}")
         attempt(f"tornado {t['name']}", tor)
 
-    for k, s in enumerate(inp.sweeps):
+    for s in inp.sweeps:
         def sw(s=s):
             fig = compare.sweep_heatmap(s["rows"], metric=s["metric"], x=s.get("x"), y=s.get("y"),
                                         meta=s.get("runs") or meta)

@@ -1,0 +1,263 @@
+"""Running a batch: every variant to its folder, atomically, resumably, then the summary and manifest.
+
+Nothing lost
+------------
+Each variant is written to ``<out>/.tmp-variant-*`` and renamed into place with a
+``_complete.json`` marker that holds the hash of its resolved inputs (scenario with
+overrides, paths, seed, chunk size, bubblesim version). A re-run skips variants whose
+marker matches; ``force=True`` recomputes. The summary and manifest are rewritten from
+the variant folders at the end.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+import numpy as np
+
+from sim._version import __version__
+from sim.engine.runner import simulate
+from sim.io import fsync_dir
+from sim.studies.summary import (
+    _chunks_csv,
+    _write_atomic,
+    _write_summary,
+    load_chunks,
+    paired_difference,
+    summary_rows,
+)
+from sim.studies.variants import (
+    CHUNKS,
+    MARKER,
+    STREAM,
+    TMP_PREFIX,
+    BatchError,
+    BatchPlan,
+    Variant,
+    collect_variants,
+    is_batch_file,
+    scenario_variants,
+    validate_path,
+)
+
+__all__ = ["BatchError", "Variant", "BatchPlan", "is_batch_file", "scenario_variants", "collect_variants",
+           "run_batch", "summary_rows", "load_chunks", "paired_difference", "validate_path"]
+
+
+def _git_commit() -> tuple[str | None, bool | None]:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None, None
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return head.stdout.strip(), bool(dirty.stdout.strip()) if dirty.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def environment() -> dict:
+    import numba
+
+    commit, dirty = _git_commit()
+    return {"bubblesim_version": __version__, "git_commit": commit, "git_dirty": dirty,
+            "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+            "platform": platform.platform(), "machine": platform.machine()}
+
+
+def _read_marker(folder: str) -> dict | None:
+    try:
+        with open(os.path.join(folder, MARKER)) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------
+
+
+def _run_variant(v: Variant, out: str, *, threads, executor, progress) -> dict:
+    from sim.engine.model import compile_scenario
+    from sim.engine.results import Results
+
+    if v.target_se is not None:
+        from sim.studies.precision import run_to_precision_with_chunks
+
+        results, summaries = run_to_precision_with_chunks(
+            v.scenario, v.target_se, v.max_paths, v.seed, chunk_size=v.chunk_size, threads=threads,
+            progress=progress, executor=executor)
+        info = results.run_info
+    else:
+        M = compile_scenario(v.scenario)
+        stats, summaries, info = simulate(M, v.paths, v.seed, chunk_size=v.chunk_size, threads=threads,
+                                          progress=progress, executor=executor)
+        results = Results.from_stats(v.scenario, M, stats, summaries, info)
+    final = os.path.join(out, v.folder)
+    tmp = os.path.join(out, f"{TMP_PREFIX}{v.folder}-{os.getpid()}")
+    if os.path.exists(tmp):
+        shutil.rmtree(tmp)
+    try:
+        results.write(tmp)
+        _write_atomic(os.path.join(tmp, CHUNKS), _chunks_csv(results, summaries, info["first_chunk"]))
+        marker = {"variant": v.name, "input_hash": v.input_hash, "scenario": v.scenario.name,
+                  "scenario_hash": v.scenario.hash, "source": v.source, "overrides": v.overrides,
+                  "paths": results.paths, "seed": v.seed, **v.layout(results.paths),
+                  "precision": results.run_info.get("precision"), "wall_seconds": info["wall_seconds"],
+                  "threads": info["threads"], "finished": _now()}
+        _write_atomic(os.path.join(tmp, MARKER), json.dumps(marker, indent=1, default=str))
+        if os.path.exists(final):  # stale or --force: swap it out, then remove it
+            old = os.path.join(out, f"{TMP_PREFIX}old-{v.folder}-{os.getpid()}")
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+        fsync_dir(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return marker
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_batch(plan: BatchPlan, out: str, *, force: bool = False, threads: int | None = None, executor=None,
+              engine: dict | None = None, log: Callable[[str], None] | None = None, bar: bool = False,
+              argv: list[str] | None = None) -> dict:
+    """Run (or skip, when already done with the same inputs) every variant of `plan`;
+    write the variant folders, summary.csv / summary.parquet and manifest.json to `out`.
+    Returns the manifest. `executor`: see `sim.engine.simulate` (None: local threads)."""
+    os.makedirs(out, exist_ok=True)
+    lock = _lock(out)  # one batch per output folder at a time (released on exit, even on kill -9)
+    try:
+        return _run_batch(plan, out, force=force, threads=threads, executor=executor, engine=engine, log=log,
+                          bar=bar, argv=argv)
+    except BaseException:  # Ctrl-C, an error: leave no temp files (a kill -9's are removed by the next run)
+        _remove_temps(out, os.getpid())
+        raise
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _remove_temps(out: str, pid: int | None = None) -> None:
+    for stale in glob.glob(os.path.join(glob.escape(out), TMP_PREFIX + "*" + (f"-{pid}" if pid else ""))):
+        if os.path.isdir(stale) and not os.path.islink(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+        elif os.path.exists(stale):
+            os.unlink(stale)
+
+
+def _run_batch(plan, out, *, force, threads, executor, engine, log, bar, argv) -> dict:
+    from tqdm import tqdm
+
+    log = log or (lambda msg: None)
+    t0 = time.perf_counter()
+    started = _now()
+    _remove_temps(out)  # left by a killed run (the lock rules out a live one)
+    for note in plan.notes:
+        log(f"note: {note}")
+
+    todo, entries = [], {}
+    for v in plan.variants:
+        marker = None if force else _read_marker(os.path.join(out, v.folder))
+        if marker is not None and marker.get("input_hash") == v.input_hash:
+            entries[v.name] = {**marker, "status": "skipped"}
+            log(f"skip {v.name} (done, inputs {v.input_hash[:12]})")
+        else:
+            todo.append(v)
+
+    engine = engine or {"kind": "local", "threads": threads}
+    manifest = {**environment(), "command": argv if argv is not None else sys.argv, "inputs": plan.inputs,
+                "batch": plan.name, "out": os.path.abspath(out), "started": started, "engine": engine,
+                "seed": plan.seed, "chunk_size": plan.chunk_size, "stream": STREAM, "variants": []}
+
+    def write_manifest(final=False):
+        manifest["variants"] = [_manifest_entry(v, entries.get(v.name)) for v in plan.variants]
+        manifest["wall_seconds"] = time.perf_counter() - t0
+        manifest["finished"] = _now() if final else None
+        _write_atomic(os.path.join(out, "manifest.json"), json.dumps(manifest, indent=1, default=str))
+
+    total = sum(v.paths for v in todo)
+    pbar = tqdm(total=total, unit="path", unit_scale=True, file=sys.stderr, disable=not bar or not todo,
+                dynamic_ncols=True, smoothing=0.1)
+    say = (lambda m: tqdm.write(m, file=sys.stderr)) if bar and todo else log
+    try:
+        for i, v in enumerate(todo):
+            pbar.set_description(f"variant {i + 1}/{len(todo)}")
+            seen = [0]
+
+            def progress(done, _total, seen=seen):
+                pbar.update(done - seen[0])
+                seen[0] = done
+
+            marker = _run_variant(v, out, threads=threads, executor=executor, progress=progress)
+            entries[v.name] = {**marker, "status": "computed"}
+            say(f"done {v.name}: {marker['paths']:,} paths in {marker['wall_seconds']:.1f}s")
+            write_manifest()
+    finally:
+        pbar.close()
+
+    rows = []
+    for v in plan.variants:
+        with open(os.path.join(out, v.folder, "results.json")) as fh:
+            rows.extend(summary_rows(v.name, json.load(fh)))
+    manifest["summary"] = _write_summary(out, rows, log)
+    write_manifest(final=True)
+    return manifest
+
+
+def _lock(out: str):
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    fh = open(os.path.join(out, ".batch.lock"), "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise BatchError(f"another bubblesim batch is writing to {out}/ (one batch per output folder)") from None
+    return fh
+
+
+def _manifest_entry(v: Variant, done: dict | None) -> dict:
+    e = {"name": v.name, "folder": v.folder, "scenario": v.scenario.name, "source": v.source,
+         "overrides": v.overrides, "scenario_hash": v.scenario.hash, "input_hash": v.input_hash,
+         "seed": v.seed, "paths": v.paths, **v.layout()}
+    if done is None:
+        e["status"] = "pending"
+    else:
+        e.update(status=done["status"], wall_seconds=done.get("wall_seconds"), threads=done.get("threads"),
+                 finished=done.get("finished"))
+        if done.get("paths") is not None and done["paths"] != v.paths:  # --target-se chose the paths
+            e.update(paths=done["paths"], precision=done.get("precision"), **v.layout(done["paths"]))
+    return e
+
+
+def open_executor(scheduler: str | None = None, workers: int | None = None, log=None):
+    """A context manager giving (executor, engine info) for a Dask cluster, or (None, None)."""
+    import contextlib
+
+    if not scheduler and not workers:
+        return contextlib.nullcontext((None, None))
+    try:
+        from sim.studies import cluster
+    except ImportError as err:
+        raise BatchError("Dask is not installed: pip install 'bubblesim[distributed]' "
+                           f"(or pip install 'dask[distributed]') -- {err}") from None
+    return cluster.dask_executor(scheduler=scheduler, workers=workers, log=log)
