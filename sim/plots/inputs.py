@@ -2,7 +2,10 @@
 
 * a run folder: ``results.json`` (+ optional ``scenario.toml``, ``_complete.json``)
 * a batch folder: ``<variant>/results.json`` for every variant, optional ``manifest.json``
-  (its ``variants`` list gives the order, sources and sweep overrides)
+  (its ``variants`` list gives the order, sources and sweep overrides). With a manifest,
+  the runs are exactly the manifest's variants (the set summary.csv describes); any other
+  results.json under the folder (an older batch's variants, a stray run) is left out and
+  listed in `ReportInputs.extra`, which the report names.
 * optional sensitivity tables (tornado): ``sensitivity*.json|csv`` or ``tornado*.json|csv``
   anywhere under the folder: a list of {param, low_value, high_value, metric_low,
   metric_high, base}, or {"metric": name, "base": x, "rows": [...]}, or a CSV with those
@@ -60,6 +63,7 @@ class ReportInputs:
     manifest: dict | None = None
     sensitivity: list = field(default_factory=list)  # [{"name", "metric", "base", "rows"}]
     sweeps: list = field(default_factory=list)  # [{"name", "metric", "x", "y", "rows"}]
+    extra: list = field(default_factory=list)  # results beside a manifest's variants, not reported (folders)
 
     @property
     def primary(self) -> str:
@@ -98,13 +102,16 @@ def load_inputs(root: str) -> ReportInputs:
         runs[name] = res
     # manifest order and names for batch variants
     ordered = {}
-    if inp.manifest:
-        for v in inp.manifest.get("variants") or []:
+    listed = inp.manifest.get("variants") if inp.manifest else None
+    if listed:
+        for v in listed:
             folder = v.get("folder") or v.get("name")
             if folder in runs:
                 r = runs.pop(folder)
                 r["_variant"] = v
                 ordered[v.get("name") or folder] = r
+        inp.extra = sorted(runs)  # not this batch's: left out, and said so
+        runs = {}
     for name in sorted(runs):
         ordered[name] = runs[name]
     if not ordered:

@@ -103,7 +103,8 @@ def stale_reason(folder: str, marker: dict | None, input_hash: str) -> str | Non
     files = marker.get("files")
     if not isinstance(files, dict) or "results.json" not in files or CHUNKS not in files:
         return "marker from an older bubblesim (no file hashes)"
-    for name, digest in files.items():
+    for name in sorted(files, key=lambda n: (n != "results.json", n != CHUNKS, n)):  # the main file first
+        digest = files[name]
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
             return f"{name} is missing"
