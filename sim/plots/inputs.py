@@ -250,3 +250,62 @@ def manifest_sweeps(inp: ReportInputs, metrics=("p2", "lab_pd")) -> list[dict]:
                         "y": varying[1] if len(varying) > 1 else None, "rows": rows,
                         "runs": [m[2] for m in members]})
     return out
+
+
+# ------------------------------------------------------------------------------ adapters
+def as_results_dict(x) -> dict:
+    """The results dict every figure is drawn from, from what a notebook has at hand: a
+    `sim.engine.Results` (its `to_dict()`, with its scenario text), a run folder or
+    results.json path (`load_results`), or the dict itself (returned unchanged)."""
+    if isinstance(x, dict):
+        return x
+    if isinstance(x, (str, os.PathLike)):
+        return load_results(os.fspath(x))
+    if hasattr(x, "to_dict") and hasattr(x, "entities"):
+        d = x.to_dict()
+        d["_date"] = _dt.date.today().isoformat()
+        if getattr(x, "scenario_source", ""):
+            d["_scenario_source"] = x.scenario_source
+        return d
+    raise TypeError(f"expected a Results, a results folder or a results dict, got {type(x).__name__}")
+
+
+def as_runs(x) -> dict:
+    """{name: results dict} for figures across runs, from a batch folder (its manifest's
+    variants), a dict of name -> (Results | folder | dict), or a list of them (named by scenario)."""
+    if isinstance(x, (str, os.PathLike)):
+        return load_inputs(os.fspath(x)).runs
+    if isinstance(x, dict) and "entities" not in x:
+        return {str(k): as_results_dict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        out = {}
+        for item in x:
+            d = as_results_dict(item)
+            out[d.get("scenario", f"run{len(out) + 1}") if d.get("scenario") not in out else
+                f"{d.get('scenario')}#{len(out) + 1}"] = d
+        return out
+    d = as_results_dict(x)
+    return {d.get("scenario", "run"): d}
+
+
+def as_table(x, kind: str) -> dict:
+    """A sensitivity (`kind` "sensitivity") or sweep ("sweep") table {"rows", "metric", ...}
+    from a folder holding one (the first found), a table dict, or a list of rows."""
+    if isinstance(x, (str, os.PathLike)):
+        inp = load_inputs(os.fspath(x)) if kind == "sweep" else None
+        if kind == "sensitivity":
+            root = os.fspath(x)
+            found = []
+            for f in _find(root if os.path.isdir(root) else os.path.dirname(root),
+                           ["sensitivity*.json", "sensitivity*.csv", "tornado*.json", "tornado*.csv"]):
+                found.extend(_read_sensitivity(f))
+        else:
+            found = inp.sweeps
+        if not found:
+            raise FileNotFoundError(f"no {kind} table in {x}")
+        return found[0]
+    if isinstance(x, dict) and isinstance(x.get("rows"), list):
+        return x
+    if isinstance(x, list):
+        return {"rows": x}
+    raise TypeError(f"expected a folder, a {kind} table or a list of rows, got {type(x).__name__}")
