@@ -174,3 +174,34 @@ def test_batch_xlsx_holds_the_summary(small_toml, tmp_path, capsys):
     variants = list(wb["variants"].iter_rows(values_only=True))
     assert variants[1][0] == "small" and variants[1][8] == "computed"
     assert "summary.xlsx" in json.load(open(os.path.join(out, "manifest.json")))["summary"]
+
+
+# ------------------------------------------------------------------ packaging
+def test_version_comes_from_the_one_place_in_pyproject():
+    import subprocess
+    import sys
+    import tomllib
+
+    from .conftest import ROOT
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as fh:
+        project = tomllib.load(fh)["project"]
+    exe = os.path.join(os.path.dirname(sys.executable), "bubblesim")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == f"bubblesim {project['version']}"
+    assert project["license"] == "MIT" and os.path.exists(os.path.join(ROOT, "LICENSE"))
+    assert "pyarrow" not in " ".join(project["dependencies"])  # optional: the parquet extra
+
+
+def test_summary_parquet_is_skipped_with_a_note_without_pyarrow(small_toml, tmp_path, monkeypatch):
+    import sys
+
+    from sim.studies.batch import run_batch
+    from sim.studies.variants import collect_variants
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
+    notes = []
+    out = str(tmp_path / "b")
+    man = run_batch(collect_variants([small_toml], paths=600, chunk_size=300), out, log=notes.append)
+    assert man["summary"] == ["summary.csv"] and not os.path.exists(os.path.join(out, "summary.parquet"))
+    assert any("summary.parquet not written" in n and "pip install" in n for n in notes)

@@ -116,7 +116,7 @@ def _build(chain: list[_Src], path: str | None, source: str) -> Scenario:
     try:
         data = _validate(merged, ctx)
     except ScenarioError as err:
-        hint = dropped_items_hint(chain)  # a child that copied an array and lost items: suggest [patch]
+        hint = dropped_items_hint(chain, err)  # a child that copied an array and lost items: suggest [patch]
         if hint is None:
             raise
         raise ScenarioError(hint.file, hint.key, hint.line, hint.message, err.errors) from None

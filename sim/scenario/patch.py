@@ -131,9 +131,10 @@ def _example_key(arr: str, mine: list, theirs: list) -> str:
     return f"{sel}.{k}"
 
 
-def dropped_items_hint(chain: list[_Src]) -> ScenarioError | None:
+def dropped_items_hint(chain: list[_Src], err: ScenarioError | None = None) -> ScenarioError | None:
     """When the first file of `chain` redefines an array of tables (``[[entity]]`` ...) and so
-    drops items its parents define, an error entry that says so and suggests [patch]."""
+    drops items its parents define that the errors of `err` mention (an unknown entity
+    'Microsoft' ...), an error entry that says so and suggests [patch]."""
     if len(chain) < 2:
         return None
     child = chain[0]
@@ -147,7 +148,8 @@ def dropped_items_hint(chain: list[_Src]) -> ScenarioError | None:
             continue
         mine = set(_names(child.raw[arr]))
         lost = [n for n in _names(parent.raw[arr]) if n not in mine]
-        if lost:
+        said = " ".join(e.message for e in err.errors) if err is not None else None
+        if lost and (said is None or any(f"'{n}'" in said or f'"{n}"' in said for n in lost)):
             shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
             notes.append(f"[[{arr}]] replaces {parent.name}'s {len(parent.raw[arr])} items whole, dropping {shown}")
             first = first or arr

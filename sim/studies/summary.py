@@ -130,7 +130,8 @@ def _write_summary(out: str, rows: list[tuple], log) -> list[str]:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        log("pyarrow is not installed: summary.parquet not written (pip install pyarrow)")
+        log("note: pyarrow is not installed: summary.parquet not written (summary.csv holds the same rows; "
+            "pip install 'bubblesim[parquet]' or pip install pyarrow)")
         return written
     cols = list(zip(*rows)) if rows else [[] for _ in SUMMARY_COLUMNS]
     types = [pa.string(), pa.string(), pa.string(), pa.int32(), pa.string(), pa.float64(), pa.float64(),
