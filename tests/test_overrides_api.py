@@ -156,6 +156,26 @@ def test_every_plot_takes_a_results_a_folder_or_the_dict(small_results, tmp_path
     plt.close(fig)
     with pytest.raises(TypeError):
         P.revenue_fan(42)
+    # across runs: a batch folder with a sweep, and a sensitivity folder
+    from sim.studies.batch import run_batch
+    from sim.studies.variants import collect_variants
+
+    f = tmp_path / "sw.toml"
+    f.write_text(scenario_from_dict(SMALL).source + "\n[sweep]\nrevenue.growth0 = [0.6, 0.7]\n")
+    out = str(tmp_path / "batch")
+    run_batch(collect_variants([str(f)], paths=600, chunk_size=300), out)
+    for fig in (P.scenario_comparison(out), P.sweep_heatmap(out)):
+        assert fig.axes
+        plt.close(fig)
+    sens = tmp_path / "sens"
+    sens.mkdir()
+    (sens / "sensitivity.json").write_text(json.dumps({"metric": "p2", "base": 0.3, "rows": [
+        {"param": "revenue.growth0", "low_value": 0.56, "high_value": 0.84, "metric_low": 0.35, "metric_high": 0.25},
+        {"param": "revenue.volatility", "low_value": 0.24, "high_value": 0.36, "metric_low": 0.28,
+         "metric_high": 0.33}]}))
+    fig = P.tornado(str(sens))
+    assert len(fig.axes[0].patches) >= 2
+    plt.close(fig)
 
 
 def test_batch_xlsx_holds_the_summary(small_toml, tmp_path, capsys):
