@@ -268,8 +268,9 @@ def compare_text(cmp: dict) -> str:
                      f"{'-' if z is None else f'{z:+.1f}':>7}{'-' if ratio is None else f'{ratio:.2f}':>10}")
     lines.append("se ratio: paired se / the se the two runs would give on independent random numbers")
     if cmp["chunks"] < MIN_PAIRED_CHUNKS:
-        lines.append(f"note: only {cmp['chunks']} chunks: the paired standard errors are rough (VaR/ES ones need "
-                     f"{MIN_PAIRED_CHUNKS} full chunks); run both with more paths or a smaller --chunk-size")
+        k = cmp["chunks"]
+        lines.append(f"note: only {k} chunk{'' if k == 1 else 's'}: the paired standard errors are rough (VaR/ES "
+                     f"ones need {MIN_PAIRED_CHUNKS} full chunks); run both with more paths or a smaller --chunk-size")
     lines.append("")
     diff = cmp["inputs_diff"]
     if diff is None:
