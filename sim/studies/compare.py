@@ -83,13 +83,13 @@ def run_from_results(results, label: str = "") -> dict:
     return {"folder": label or results.scenario, "results": d, "chunks": chunks, "inputs": results.inputs}
 
 
-def _as_run(x) -> dict:
+def _as_run(x, side: str = "") -> dict:
     if isinstance(x, dict) and "chunks" in x:
         return x
     if isinstance(x, (str, os.PathLike)):
         return load_run(os.fspath(x))
     if hasattr(x, "chunks_csv"):
-        return run_from_results(x)
+        return run_from_results(x, f"{side or x.scenario} (in memory)")
     raise TypeError(f"expected a run folder, a Results or a load_run dict, got {type(x).__name__}")
 
 
@@ -149,7 +149,7 @@ def paired_metric(a, b, metric: str) -> dict:
     """B - A of one metric with its paired standard error (see the module docstring).
 
     Returns {metric, label, a, se_a, b, se_b, diff, se_diff, chunks, paths, probability}."""
-    a, b = _as_run(a), _as_run(b)
+    a, b = _as_run(a, "A"), _as_run(b, "B")
     check_pairable(a, b)
     n = a["chunks"]["paths"]
     K = len(n)
@@ -222,7 +222,7 @@ def compare_runs(a, b, metrics: list[str] | None = None) -> dict:
 
     `a`, `b`: run folders, `Results` objects or `load_run` dicts. CompareError when they do
     not share seed and chunk layout."""
-    a, b = _as_run(a), _as_run(b)
+    a, b = _as_run(a, "A"), _as_run(b, "B")
     check_pairable(a, b)
     names = metrics or headline_metrics(a, b)
     rows = [paired_metric(a, b, m) for m in names]
