@@ -6,6 +6,6 @@ cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e .
+.venv/bin/python -m pip install -q -e ".[parquet]"
 .venv/bin/bubblesim warmup
 exec .venv/bin/bubblesim batch scenarios/ --out results "$@"

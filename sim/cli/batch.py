@@ -24,9 +24,13 @@ def add_batch_parser(sub) -> None:
     b.add_argument("--threads", type=_positive_int, default=None,
                    help="local worker threads (default: all cores; ignored with Dask)")
     b.add_argument("--force", action="store_true", help="recompute variants that are already done")
-    from sim.cli.common import add_precision_options
+    from sim.cli.common import add_precision_options, add_set_option
 
     add_precision_options(b)
+    add_set_option(b)
+    b.add_argument("--xlsx", action="store_true",
+                   help="also write summary.xlsx (the summary table and the manifest's variants, for committee "
+                   "packs; needs openpyxl: pip install 'bubblesim[xlsx]')")
     b.add_argument("--list", action="store_true", help="list the variants and exit")
     b.add_argument("--no-report", action="store_true",
                    help="do not write the HTML report and figures (default: OUT/report/report.html)")
@@ -40,10 +44,18 @@ def add_batch_parser(sub) -> None:
 
 
 def cmd_batch(args) -> int:
-    from sim.cli.common import EXIT_BAD_INPUT, EXIT_OK
+    from sim.cli.common import EXIT_BAD_INPUT, EXIT_OK, parse_sets
     from sim.studies.batch import BatchError, collect_variants, open_executor, run_batch
 
-    plan = collect_variants(args.inputs, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size)
+    if args.xlsx:
+        try:
+            import openpyxl  # noqa: F401
+        except ImportError:
+            print("bubblesim: --xlsx needs openpyxl: pip install 'bubblesim[xlsx]' (or pip install openpyxl)",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+    plan = collect_variants(args.inputs, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size,
+                            sets=parse_sets(args.sets))
     if args.target_se is not None:
         if args.paths is not None:
             print("bubblesim: give --paths or --target-se, not both", file=sys.stderr)
@@ -75,7 +87,8 @@ def cmd_batch(args) -> int:
             engine = {"kind": "local", "threads": threads or default_threads()}
         try:
             manifest = run_batch(plan, args.out, force=args.force, threads=threads, executor=executor,
-                                 engine=engine, log=log_fn, bar=bar, argv=["bubblesim", *sys.argv[1:]])
+                                 engine=engine, log=log_fn, bar=bar, argv=["bubblesim", *sys.argv[1:]],
+                                 xlsx=args.xlsx)
         except BatchError as err:  # another batch holds the output folder
             print(f"bubblesim: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT

@@ -93,3 +93,49 @@ def _progress_printer(label: str, enabled: bool):
               end="" if done < total else "\n", file=sys.stderr, flush=True)
 
     return show
+
+
+# ---------------------------------------------------------------------------------- --set
+def add_set_option(parser) -> None:
+    """--set KEY=VALUE (repeatable), shared by run, batch, validate and sensitivity."""
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one scenario input by its dotted key, e.g. --set revenue.growth0=0.6 or "
+                        "--set entity.Oracle.debt=120 (repeatable; VALUE is read as a TOML value, "
+                        "else as a string)")
+
+
+def parse_sets(items: list[str] | None) -> dict:
+    """{dotted key: value} from --set KEY=VALUE strings, in order (a later key wins).
+
+    VALUE is parsed as a TOML value (0.6, 120, true, "text", [1, 2], {2028 = 5.0}); anything
+    that is not valid TOML is taken as a string (so --set name=my_case works unquoted)."""
+    import tomllib
+
+    from sim.scenario import ScenarioError
+
+    out: dict = {}
+    for item in items or []:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ScenarioError("--set", item, None, "expected KEY=VALUE, e.g. --set revenue.growth0=0.6")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        out[key] = value
+    return out
+
+
+def apply_sets(scenario, sets: dict):
+    """`scenario` with the --set overrides applied (errors name --set and the key)."""
+    if not sets:
+        return scenario
+    from sim.scenario import ScenarioError
+
+    try:
+        return scenario.with_overrides(sets)
+    except ScenarioError as err:
+        errs = [ScenarioError("--set", e.key, None, e.message) if e.file == "<overrides>" else e
+                for e in err.errors]
+        raise ScenarioError(errs[0].file, errs[0].key, errs[0].line, errs[0].message, errs[1:]) from None

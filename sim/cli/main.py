@@ -1,7 +1,7 @@
 """The `bubblesim` command line: the parser of every command and the dispatch.
 
 Data go to files, the summary and progress to the terminal (progress on stderr). Each
-command group lives in its own module (run.py, batch.py, report.py, sensitivity.py); this
+command group lives in its own module (run.py, batch.py, compare.py, report.py, sensitivity.py); this
 is the only package of `sim` that knows argparse and exit codes.
 """
 
@@ -21,12 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"bubblesim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     from sim.cli.batch import add_batch_parser
+    from sim.cli.compare import add_compare_parser
     from sim.cli.report import add_report_parser
     from sim.cli.run import add_run_parsers
     from sim.cli.sensitivity import add_parsers as add_sensitivity_parsers
 
     add_run_parsers(sub)
     add_batch_parser(sub)
+    add_compare_parser(sub)
     add_report_parser(sub)
     add_sensitivity_parsers(sub)
     return p
@@ -41,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             from sim.cli.batch import cmd_batch
 
             return cmd_batch(args)
+        if args.command == "compare":
+            from sim.cli.compare import cmd_compare
+
+            return cmd_compare(args)
         if args.command == "report":
             from sim.cli.report import cmd_report
 

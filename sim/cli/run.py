@@ -12,6 +12,9 @@ from sim.cli.common import (
     _progress_printer,
     _seed,
     add_precision_options,
+    add_set_option,
+    apply_sets,
+    parse_sets,
 )
 
 
@@ -21,15 +24,18 @@ def add_run_parsers(sub) -> None:
     r.add_argument("scenario", help="scenario TOML file")
     r.add_argument("--paths", type=_positive_int, help="Monte Carlo paths (default: the scenario's)")
     r.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
-    r.add_argument("--out", default=None, help="output folder (default: results/<scenario name>)")
+    r.add_argument("--out", default=None, help="output folder (default: runs/<scenario name>-<short hash of the "
+                   "inputs, paths and seed>; never a batch's variant folder)")
     r.add_argument("--threads", type=_positive_int, default=None, help="worker threads (default: all cores)")
     r.add_argument("--chunk-size", type=_positive_int, default=None,
                    help="paths per chunk (part of the random layout; default 8192)")
     r.add_argument("--quiet", action="store_true", help="no progress and no summary table")
     add_precision_options(r)
+    add_set_option(r)
 
     v = sub.add_parser("validate", help="check scenario files without running them")
     v.add_argument("scenarios", nargs="+", help="scenario TOML files")
+    add_set_option(v)
 
     sub.add_parser("warmup", help="compile every numba kernel once (cached on disk)")
 
@@ -39,13 +45,17 @@ def cmd_run(args) -> int:
     from sim.engine.runner import DEFAULT_CHUNK_SIZE
     from sim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario)
+    scenario = apply_sets(load_scenario(args.scenario), parse_sets(args.sets))
     from sim.studies.variants import has_sweep
 
     if has_sweep(args.scenario) and not args.quiet:
         print(f"note: {args.scenario} has a [sweep]: run simulates the file as written; "
               "`bubblesim batch` runs its variants", file=sys.stderr)
-    out = args.out or os.path.join("results", scenario.name)
+    out = args.out or default_run_folder(scenario, args)
+    refusal = batch_folder_refusal(out)
+    if refusal:
+        print(f"bubblesim: {refusal}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     show = _progress_printer(scenario.name, not args.quiet and sys.stderr.isatty())
     if args.target_se is None and args.max_paths is not None:
         print("bubblesim: --max-paths needs --target-se", file=sys.stderr)
@@ -75,17 +85,46 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def default_run_folder(scenario, args) -> str:
+    """runs/<scenario>-<8 hex>: the hash covers the resolved scenario (with --set), paths,
+    seed, chunk size and precision target, so different runs never share a folder and a
+    run never lands in a batch's results/<variant>/."""
+    import hashlib
+    import json
+
+    key = json.dumps({"scenario": scenario.hash, "paths": args.paths, "seed": args.seed,
+                      "chunk_size": args.chunk_size, "target_se": args.target_se, "max_paths": args.max_paths},
+                     sort_keys=True)
+    return os.path.join("runs", f"{scenario.name}-{hashlib.sha256(key.encode()).hexdigest()[:8]}")
+
+
+def batch_folder_refusal(out: str) -> str | None:
+    """Why `run` must not write to `out` (None: it may): `out` is a batch's variant folder
+    (it holds a completeness marker, or its parent a batch manifest) or a batch's output folder."""
+    from sim.studies.variants import MARKER
+
+    parent = os.path.dirname(os.path.abspath(out))
+    if os.path.exists(os.path.join(out, MARKER)) or os.path.exists(os.path.join(parent, "manifest.json")):
+        return (f"{out}/ is a variant folder of a batch (see {os.path.join(os.path.dirname(out) or '.', 'manifest.json')}"
+                "); writing a run there would make the batch's results disagree with its manifest. Choose another "
+                "--out, or leave it out (default runs/<scenario>-<hash>/)")
+    if os.path.exists(os.path.join(out, "manifest.json")):
+        return f"{out}/ is a batch's output folder (it holds manifest.json); choose another --out"
+    return None
+
+
 def cmd_validate(args) -> int:
     from sim.scenario import ScenarioError
 
     status = EXIT_OK
+    sets = parse_sets(args.sets)
     for path in args.scenarios:
         try:
             from sim.studies.variants import (
                 validate_path,  # also batch files and [sweep] keys
             )
 
-            line = validate_path(path)
+            line = validate_path(path, sets=sets)
         except ScenarioError as err:
             print(f"INVALID {err}", file=sys.stderr)
             status = EXIT_BAD_INPUT

@@ -54,6 +54,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--threads", type=_positive_int, default=None, help="worker threads (default: all cores)")
     s.add_argument("--out", default=None, help="output folder (default: results/<scenario>-sensitivity)")
     s.add_argument("--quiet", action="store_true", help="no progress and no table")
+    from sim.cli.common import add_set_option
+
+    add_set_option(s)
 
     r = sub.add_parser("reverse-stress", help="find the parameter value at which a metric crosses a target",
                        description="Root-find (ITP, on common random numbers) the value of one parameter at "
@@ -75,10 +78,10 @@ def add_parsers(sub) -> None:
 
 
 def cmd_sensitivity(args) -> int:
-    from sim.cli.common import EXIT_BAD_INPUT, EXIT_OK
+    from sim.cli.common import EXIT_BAD_INPUT, EXIT_OK, apply_sets, parse_sets
     from sim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario)
+    scenario = apply_sets(load_scenario(args.scenario), parse_sets(args.sets))
     if args.max_paths is not None and args.target_se is None:
         print("bubblesim: --max-paths needs --target-se", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -15,6 +15,7 @@ from sim._version import __version__
 from sim.engine import kernel as K
 from sim.engine.model import ModelArrays, lab_committed_spend
 from sim.engine.network import network_block
+from sim.engine.runner import SUMMARY_FIXED
 from sim.engine.stats import (
     batch_means_se,
     hist_quantiles,
@@ -23,6 +24,7 @@ from sim.engine.stats import (
     wilson_interval,
 )
 from sim.io import atomic_write as _atomic_write
+from sim.scenario.writer import _canonical
 
 FAN_PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 
@@ -34,6 +36,13 @@ class Results:
     Probabilities come with binomial standard errors and 95% Wilson intervals; the mean
     loss with its sample standard error; VaR and ES with batch-means standard errors over
     full chunks (NaN with fewer than 10 chunks).
+
+    Axes: ``entities`` (list of names, in the scenario's order) indexes the first axis of
+    every per-entity array (``pd[i, k]``, ``p_contagious[i]``, ...); ``years`` (calendar
+    years, first to last simulated) indexes the year axis (``pd[i, k]``, ``p_gap[k]``);
+    ``lab`` is the lab's name (one of ``entities``). `entity_index(name)` finds a row.
+    `to_frame()` gives every number as one tidy pandas DataFrame (needs pandas:
+    ``pip install 'bubblesim[frames]'``).
     """
 
     scenario: str
@@ -87,6 +96,9 @@ class Results:
     description: str = ""  # the scenario's free text (escape it before showing it in HTML)
     network: dict = field(default_factory=dict)  # entities and edges for the network map (sim.engine.network)
     scenario_source: str = field(default="", repr=False)  # the scenario's TOML text, written as scenario.toml
+    # provenance for `bubblesim compare`: the resolved inputs (inputs.json) and per-chunk counts (chunks.csv)
+    inputs: dict = field(default_factory=dict, repr=False)
+    chunk_summaries: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -141,6 +153,8 @@ class Results:
             },
             description=scenario.data.get("description") or "", network=network_block(scenario),
             scenario_source=scenario.source or "",
+            inputs={**_canonical(scenario.data), "paths": n_paths, "seed": int(info["seed"])},
+            chunk_summaries=np.asarray(chunk_summaries),
         )
 
     # ------------------------------------------------------------------ views
@@ -166,7 +180,7 @@ class Results:
                 return int(x)
             return x
 
-        skip = ("loss_hist", "loss_hist_sum", "scenario_source")
+        skip = ("loss_hist", "loss_hist_sum", "scenario_source", "inputs", "chunk_summaries")
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
         d["bubblesim_version"] = __version__
         d["fan_percentiles"] = list(FAN_PERCENTILES)
@@ -175,7 +189,9 @@ class Results:
         return clean(d)
 
     def write(self, out_dir: str) -> list[str]:
-        """Write results.json and the CSV tables to `out_dir` (each file atomically)."""
+        """Write results.json and the CSV tables to `out_dir` (each file atomically), plus
+        what `bubblesim compare` pairs runs with: chunks.csv (per-chunk counts) and
+        inputs.json (the resolved scenario, every default filled in)."""
         os.makedirs(out_dir, exist_ok=True)
         written = [_atomic_write(os.path.join(out_dir, "results.json"),
                                  json.dumps(self.to_dict(), indent=1, allow_nan=False))]
@@ -183,7 +199,50 @@ class Results:
             written.append(_atomic_csv(os.path.join(out_dir, name), header, rows))
         if self.scenario_source:  # the assumptions with their comments, for the report
             written.append(_atomic_write(os.path.join(out_dir, "scenario.toml"), self.scenario_source))
+        if self.chunk_summaries is not None and len(self.chunk_summaries):
+            written.append(_atomic_write(os.path.join(out_dir, "chunks.csv"), self.chunks_csv()))
+        if self.inputs:
+            written.append(_atomic_write(os.path.join(out_dir, "inputs.json"),
+                                         json.dumps(self.inputs, indent=1, sort_keys=True, default=str) + "\n"))
         return written
+
+    def chunks_csv(self) -> str:
+        """Per-chunk counts (chunk index, paths, mean/VaR99/ES99 loss, paths with 2+ defaults,
+        cumulative defaults of each entity by each year end): the basis of paired standard
+        errors between two runs on common random numbers."""
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["chunk", "paths", "loss_mean", "loss_var99", "loss_es99", "n_2plus"]
+                   + [f"defaults:{e}:{y}" for e in self.entities for y in self.years])
+        first = int(self.run_info.get("first_chunk", 0))
+        for k, row in enumerate(self.chunk_summaries):
+            w.writerow([first + k, int(row[3]), repr(float(row[0])), repr(float(row[1])), repr(float(row[2])),
+                        int(row[4])] + [int(x) for x in row[SUMMARY_FIXED:]])
+        return buf.getvalue()
+
+    def to_frame(self):
+        """Every reported number as one tidy pandas DataFrame, one row per number.
+
+        Columns: entity (None for system-wide numbers), year (None for non-annual ones),
+        metric (the names of summary.csv: pd, p_fundamental, p_contagious, ..., p_2plus_defaults,
+        loss_mean_bn, ...), value, se, lo95, hi95 (None where not defined), paths. The same
+        rows as a batch's summary.csv, so a notebook and a batch read alike. Needs pandas
+        (``pip install 'bubblesim[frames]'``).
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Results.to_frame needs pandas: pip install 'bubblesim[frames]' "
+                              "(or pip install pandas)") from None
+        from sim.engine.tidy import tidy_rows
+
+        rows = tidy_rows(self.to_dict())
+        cols = ["entity", "year", "metric", "value", "se", "lo95", "hi95", "paths"]
+        frame = pd.DataFrame(rows, columns=cols)
+        frame.insert(0, "scenario", self.scenario)
+        return frame
 
     def tables(self):
         """(file name, header, rows) of the tidy CSV tables."""

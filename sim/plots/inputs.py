@@ -2,7 +2,10 @@
 
 * a run folder: ``results.json`` (+ optional ``scenario.toml``, ``_complete.json``)
 * a batch folder: ``<variant>/results.json`` for every variant, optional ``manifest.json``
-  (its ``variants`` list gives the order, sources and sweep overrides)
+  (its ``variants`` list gives the order, sources and sweep overrides). With a manifest,
+  the runs are exactly the manifest's variants (the set summary.csv describes); any other
+  results.json under the folder (an older batch's variants, a stray run) is left out and
+  listed in `ReportInputs.extra`, which the report names.
 * optional sensitivity tables (tornado): ``sensitivity*.json|csv`` or ``tornado*.json|csv``
   anywhere under the folder: a list of {param, low_value, high_value, metric_low,
   metric_high, base}, or {"metric": name, "base": x, "rows": [...]}, or a CSV with those
@@ -60,6 +63,7 @@ class ReportInputs:
     manifest: dict | None = None
     sensitivity: list = field(default_factory=list)  # [{"name", "metric", "base", "rows"}]
     sweeps: list = field(default_factory=list)  # [{"name", "metric", "x", "y", "rows"}]
+    extra: list = field(default_factory=list)  # results beside a manifest's variants, not reported (folders)
 
     @property
     def primary(self) -> str:
@@ -98,13 +102,16 @@ def load_inputs(root: str) -> ReportInputs:
         runs[name] = res
     # manifest order and names for batch variants
     ordered = {}
-    if inp.manifest:
-        for v in inp.manifest.get("variants") or []:
+    listed = inp.manifest.get("variants") if inp.manifest else None
+    if listed:
+        for v in listed:
             folder = v.get("folder") or v.get("name")
             if folder in runs:
                 r = runs.pop(folder)
                 r["_variant"] = v
                 ordered[v.get("name") or folder] = r
+        inp.extra = sorted(runs)  # not this batch's: left out, and said so
+        runs = {}
     for name in sorted(runs):
         ordered[name] = runs[name]
     if not ordered:
@@ -243,3 +250,62 @@ def manifest_sweeps(inp: ReportInputs, metrics=("p2", "lab_pd")) -> list[dict]:
                         "y": varying[1] if len(varying) > 1 else None, "rows": rows,
                         "runs": [m[2] for m in members]})
     return out
+
+
+# ------------------------------------------------------------------------------ adapters
+def as_results_dict(x) -> dict:
+    """The results dict every figure is drawn from, from what a notebook has at hand: a
+    `sim.engine.Results` (its `to_dict()`, with its scenario text), a run folder or
+    results.json path (`load_results`), or the dict itself (returned unchanged)."""
+    if isinstance(x, dict):
+        return x
+    if isinstance(x, (str, os.PathLike)):
+        return load_results(os.fspath(x))
+    if hasattr(x, "to_dict") and hasattr(x, "entities"):
+        d = x.to_dict()
+        d["_date"] = _dt.date.today().isoformat()
+        if getattr(x, "scenario_source", ""):
+            d["_scenario_source"] = x.scenario_source
+        return d
+    raise TypeError(f"expected a Results, a results folder or a results dict, got {type(x).__name__}")
+
+
+def as_runs(x) -> dict:
+    """{name: results dict} for figures across runs, from a batch folder (its manifest's
+    variants), a dict of name -> (Results | folder | dict), or a list of them (named by scenario)."""
+    if isinstance(x, (str, os.PathLike)):
+        return load_inputs(os.fspath(x)).runs
+    if isinstance(x, dict) and "entities" not in x:
+        return {str(k): as_results_dict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        out = {}
+        for item in x:
+            d = as_results_dict(item)
+            out[d.get("scenario", f"run{len(out) + 1}") if d.get("scenario") not in out else
+                f"{d.get('scenario')}#{len(out) + 1}"] = d
+        return out
+    d = as_results_dict(x)
+    return {d.get("scenario", "run"): d}
+
+
+def as_table(x, kind: str) -> dict:
+    """A sensitivity (`kind` "sensitivity") or sweep ("sweep") table {"rows", "metric", ...}
+    from a folder holding one (the first found), a table dict, or a list of rows."""
+    if isinstance(x, (str, os.PathLike)):
+        inp = load_inputs(os.fspath(x)) if kind == "sweep" else None
+        if kind == "sensitivity":
+            root = os.fspath(x)
+            found = []
+            for f in _find(root if os.path.isdir(root) else os.path.dirname(root),
+                           ["sensitivity*.json", "sensitivity*.csv", "tornado*.json", "tornado*.csv"]):
+                found.extend(_read_sensitivity(f))
+        else:
+            found = inp.sweeps
+        if not found:
+            raise FileNotFoundError(f"no {kind} table in {x}")
+        return found[0]
+    if isinstance(x, dict) and isinstance(x.get("rows"), list):
+        return x
+    if isinstance(x, list):
+        return {"rows": x}
+    raise TypeError(f"expected a folder, a {kind} table or a list of rows, got {type(x).__name__}")

@@ -87,6 +87,9 @@ def build_report(results_dir: str, out_dir: str, *, pdf: bool = False, gallery_o
         files = gallery.write_gallery(results_dir, out_dir, log=log)
         return {"html": None, "pdf": None, "figures": files, "errors": []}
     inp = _inputs.load_inputs(results_dir)
+    if inp.extra:
+        log(f"note: the report covers the {len(inp.runs)} variants of manifest.json; left out, beside them: "
+            + ", ".join(inp.extra))
     fig_dir = os.path.join(out_dir, "figures")
     made = gallery.render_all(inp, fig_dir, embed=True, log=log, max_run_sections=MAX_RUN_SECTIONS,
                               max_compared=MAX_COMPARED)
@@ -141,6 +144,10 @@ def render_html(inp, made: dict) -> str:
         parts.append(f'<p class="desc"><b>Scenario {esc(runs[primary].get("scenario"))}:</b> {esc(desc)}</p>')
     parts.append('<p class="note">Probabilities are Monte Carlo estimates with 95% Wilson intervals; '
                  "money in US$ billions; \u201cby the horizon\u201d means by the end of the last simulated year.</p>")
+    if getattr(inp, "extra", None):  # results beside the manifest's variants (see sim.plots.inputs)
+        parts.append(f'<p class="note"><b>This report covers the {len(runs)} variants of manifest.json</b> (the '
+                     f"same set as summary.csv); {len(inp.extra)} other result folders sit beside them and are "
+                     "not shown: " + ", ".join(esc(x) for x in inp.extra) + ".</p>")
 
     # comparison
     section("comparison", "Comparison of runs" if len(runs) > 1 else "Summary table")

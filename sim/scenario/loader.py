@@ -7,7 +7,9 @@
 What the loader guarantees about `Scenario.data`
 -----------------------------------------------
 * `extends` chains are resolved (tables deep-merged, scalars and arrays -- including
-  arrays of tables -- replaced whole by the child).
+  arrays of tables -- replaced whole by the child), then every file's ``[patch]`` of
+  dotted keys is applied, parents first (sim.scenario.patch: change one entity, contract
+  or stake by name without copying its array).
 * Every field of the schema is present: top-level fields, every section (a dict), every
   array of tables (a list of dicts; tranches under ``investment[i]["tranche"]``).
   Optional fields that are not set hold ``None``.
@@ -40,6 +42,7 @@ __all__ = ["ScenarioError", "Scenario", "load_scenario", "scenario_from_dict"]
 
 from .errors import ScenarioError, _describe
 from .overrides import _assign, _is_schedule_year, _resolve_override_key
+from .patch import PATCH, apply_patches, collect_patches, dropped_items_hint
 from .source import _chain_source, _merge_chain, _read_toml, _resolve_chain, _Src
 from .validate import _Ctx, _validate
 from .writer import _canonical, _toml_value
@@ -107,8 +110,18 @@ def _build(chain: list[_Src], path: str | None, source: str) -> Scenario:
                             "missing required key: a scenario that extends another must set its own name"
                             + (f" (it would inherit {inherited!r} from {chain[1].name})"
                                if isinstance(inherited, str) else ""))
+    patches = collect_patches(chain)  # [patch] tables (sim.scenario.patch), applied after validation
+    merged.pop(PATCH, None)
     ctx = _Ctx(chain, merged)
-    data = _validate(merged, ctx)
+    try:
+        data = _validate(merged, ctx)
+    except ScenarioError as err:
+        hint = dropped_items_hint(chain, err)  # a child that copied an array and lost items: suggest [patch]
+        if hint is None:
+            raise
+        raise ScenarioError(hint.file, hint.key, hint.line, hint.message, err.errors) from None
+    if patches:
+        data = apply_patches(data, chain, patches, _validate)
     return Scenario(data["name"], path, data, source, tuple(chain), frozenset())
 
 

@@ -215,7 +215,8 @@ def _check_table(tbl: dict, fields: dict[str, Field], path: tuple, ctx: _Ctx, wh
 
 def _validate_structure(merged: dict, ctx: _Ctx) -> dict:
     out: dict = {}
-    allowed = list(TOP) + list(SECTIONS) + list(ARRAYS) + ["sweep"]  # [sweep]: read by sim.studies.variants
+    allowed = list(TOP) + list(SECTIONS) + list(ARRAYS) + ["sweep", "patch"]  # [sweep]: sim.studies.variants;
+    # [patch]: sim.scenario.patch (taken out before validation, listed here for did-you-mean)
     for k in merged:
         if k not in allowed:
             sug = _suggest(k, allowed)

@@ -4,9 +4,12 @@ Nothing lost
 ------------
 Each variant is written to ``<out>/.tmp-variant-*`` and renamed into place with a
 ``_complete.json`` marker that holds the hash of its resolved inputs (scenario with
-overrides, paths, seed, chunk size, bubblesim version). A re-run skips variants whose
-marker matches; ``force=True`` recomputes. The summary and manifest are rewritten from
-the variant folders at the end.
+overrides, paths, seed, chunk size, bubblesim version) and the sha256 of every file it
+vouches for (results.json, chunks.csv, the CSV tables ...). A re-run skips a variant only
+when its marker's input hash matches *and* every file still has the recorded hash: a
+results.json overwritten by hand or by another command is recomputed, never summarised
+under the manifest's paths. ``force=True`` recomputes. The summary and manifest are
+rewritten from the variant folders at the end, for exactly the variants of this batch.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ import numpy as np
 
 from sim._version import __version__
 from sim.engine.runner import simulate
-from sim.io import fsync_dir
+from sim.io import fsync_dir, sha256_file
 from sim.studies.summary import (
-    _chunks_csv,
     _write_atomic,
     _write_summary,
     load_chunks,
@@ -83,6 +85,34 @@ def _read_marker(folder: str) -> dict | None:
         return None
 
 
+def _file_hashes(folder: str) -> dict[str, str]:
+    """sha256 of every plain file of a variant folder but the marker (sorted by name)."""
+    return {name: sha256_file(os.path.join(folder, name)) for name in sorted(os.listdir(folder))
+            if name != MARKER and not name.startswith(".") and os.path.isfile(os.path.join(folder, name))}
+
+
+def stale_reason(folder: str, marker: dict | None, input_hash: str) -> str | None:
+    """Why a variant folder cannot be trusted as done for `input_hash` (None: it can).
+
+    The marker must name the same inputs and every file it vouches for must still have its
+    recorded sha256 (results.json and chunks.csv at least)."""
+    if marker is None:
+        return "no completeness marker"
+    if marker.get("input_hash") != input_hash:
+        return "inputs changed"
+    files = marker.get("files")
+    if not isinstance(files, dict) or "results.json" not in files or CHUNKS not in files:
+        return "marker from an older bubblesim (no file hashes)"
+    for name in sorted(files, key=lambda n: (n != "results.json", n != CHUNKS, n)):  # the main file first
+        digest = files[name]
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            return f"{name} is missing"
+        if sha256_file(path) != digest:
+            return f"{name} changed since the batch wrote it"
+    return None
+
+
 # --------------------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------------------
@@ -109,13 +139,12 @@ def _run_variant(v: Variant, out: str, *, threads, executor, progress) -> dict:
     if os.path.exists(tmp):
         shutil.rmtree(tmp)
     try:
-        results.write(tmp)
-        _write_atomic(os.path.join(tmp, CHUNKS), _chunks_csv(results, summaries, info["first_chunk"]))
+        results.write(tmp)  # results.json, the CSV tables, chunks.csv, inputs.json, scenario.toml
         marker = {"variant": v.name, "input_hash": v.input_hash, "scenario": v.scenario.name,
                   "scenario_hash": v.scenario.hash, "source": v.source, "overrides": v.overrides,
                   "paths": results.paths, "seed": v.seed, **v.layout(results.paths),
                   "precision": results.run_info.get("precision"), "wall_seconds": info["wall_seconds"],
-                  "threads": info["threads"], "finished": _now()}
+                  "threads": info["threads"], "finished": _now(), "files": _file_hashes(tmp)}
         _write_atomic(os.path.join(tmp, MARKER), json.dumps(marker, indent=1, default=str))
         if os.path.exists(final):  # stale or --force: swap it out, then remove it
             old = os.path.join(out, f"{TMP_PREFIX}old-{v.folder}-{os.getpid()}")
@@ -137,15 +166,16 @@ def _now() -> str:
 
 def run_batch(plan: BatchPlan, out: str, *, force: bool = False, threads: int | None = None, executor=None,
               engine: dict | None = None, log: Callable[[str], None] | None = None, bar: bool = False,
-              argv: list[str] | None = None) -> dict:
+              argv: list[str] | None = None, xlsx: bool = False) -> dict:
     """Run (or skip, when already done with the same inputs) every variant of `plan`;
-    write the variant folders, summary.csv / summary.parquet and manifest.json to `out`.
+    write the variant folders, summary.csv / summary.parquet (and summary.xlsx with
+    `xlsx`, which needs openpyxl) and manifest.json to `out`.
     Returns the manifest. `executor`: see `sim.engine.simulate` (None: local threads)."""
     os.makedirs(out, exist_ok=True)
     lock = _lock(out)  # one batch per output folder at a time (released on exit, even on kill -9)
     try:
         return _run_batch(plan, out, force=force, threads=threads, executor=executor, engine=engine, log=log,
-                          bar=bar, argv=argv)
+                          bar=bar, argv=argv, xlsx=xlsx)
     except BaseException:  # Ctrl-C, an error: leave no temp files (a kill -9's are removed by the next run)
         _remove_temps(out, os.getpid())
         raise
@@ -162,7 +192,7 @@ def _remove_temps(out: str, pid: int | None = None) -> None:
             os.unlink(stale)
 
 
-def _run_batch(plan, out, *, force, threads, executor, engine, log, bar, argv) -> dict:
+def _run_batch(plan, out, *, force, threads, executor, engine, log, bar, argv, xlsx=False) -> dict:
     from tqdm import tqdm
 
     log = log or (lambda msg: None)
@@ -174,11 +204,15 @@ def _run_batch(plan, out, *, force, threads, executor, engine, log, bar, argv) -
 
     todo, entries = [], {}
     for v in plan.variants:
-        marker = None if force else _read_marker(os.path.join(out, v.folder))
-        if marker is not None and marker.get("input_hash") == v.input_hash:
+        folder = os.path.join(out, v.folder)
+        marker = None if force else _read_marker(folder)
+        why = None if force else stale_reason(folder, marker, v.input_hash)
+        if not force and why is None:
             entries[v.name] = {**marker, "status": "skipped"}
-            log(f"skip {v.name} (done, inputs {v.input_hash[:12]})")
+            log(f"skip {v.name} (done, inputs {v.input_hash[:12]}, files verified)")
         else:
+            if marker is not None and why is not None:
+                log(f"recompute {v.name}: {why}")
             todo.append(v)
 
     engine = engine or {"kind": "local", "threads": threads}
@@ -218,6 +252,11 @@ def _run_batch(plan, out, *, force, threads, executor, engine, log, bar, argv) -
             rows.extend(summary_rows(v.name, json.load(fh)))
     manifest["summary"] = _write_summary(out, rows, log)
     write_manifest(final=True)
+    if xlsx:
+        from sim.studies.summary import write_xlsx
+
+        manifest["summary"].append(write_xlsx(out, rows, manifest))
+        write_manifest(final=True)
     return manifest
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 
 import numpy as np
 
-from sim.engine.runner import SUMMARY_FIXED
 from sim.io import atomic_write
 from sim.studies.variants import (
     CHUNKS,
@@ -38,14 +38,11 @@ def _write_atomic(path: str, data: bytes | str) -> None:
 
 
 def _chunks_csv(results, summaries: np.ndarray, first_chunk: int = 0) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["chunk", "paths", "loss_mean", "loss_var99", "loss_es99", "n_2plus"]
-               + [f"defaults:{e}:{y}" for e in results.entities for y in results.years])
-    for k, row in enumerate(summaries):
-        w.writerow([first_chunk + k, int(row[3]), repr(float(row[0])), repr(float(row[1])), repr(float(row[2])),
-                    int(row[4])] + [int(x) for x in row[SUMMARY_FIXED:]])
-    return buf.getvalue()
+    """chunks.csv of `results` (kept for callers; `Results.write` writes it itself)."""
+    from dataclasses import replace
+
+    return replace(results, chunk_summaries=np.asarray(summaries),
+                   run_info={**results.run_info, "first_chunk": first_chunk}).chunks_csv()
 
 
 def load_chunks(variant_dir: str) -> dict:
@@ -58,27 +55,43 @@ def load_chunks(variant_dir: str) -> dict:
     entities = list(dict.fromkeys(e for e, _ in parts))
     years = list(dict.fromkeys(int(y) for _, y in parts))
     a = np.array([[float(x) for x in r] for r in body])
-    return {"chunk": a[:, 0].astype(int), "paths": a[:, 1], "loss_mean": a[:, 2], "n_2plus": a[:, 5],
+    return {"chunk": a[:, 0].astype(int), "paths": a[:, 1], "loss_mean": a[:, 2], "loss_var99": a[:, 3],
+            "loss_es99": a[:, 4], "n_2plus": a[:, 5],
             "defaults": a[:, 6:].reshape(len(body), len(entities), len(years)),
             "entities": entities, "years": years}
 
 
 def _metric_counts(ch: dict, metric: str, entity: str | None, year: int | None) -> np.ndarray:
-    if metric == "p_2plus_defaults":
+    """Per-chunk totals of a metric named as on the command line (p2, pd:ENTITY[@YEAR],
+    loss_mean) or in the older form (metric="pd" with `entity`; "p_2plus_defaults")."""
+    if metric in ("p2", "p_2plus_defaults"):
         return ch["n_2plus"]
+    if metric == "loss_mean":
+        return ch["loss_mean"] * ch["paths"]
+    if metric.startswith("pd:"):
+        who, at, y = metric[3:].rpartition("@") if "@" in metric else (metric[3:], "", "")
+        entity, year = who, (int(y) if at else year)
+        metric = "pd"
     if metric == "pd":
         if entity is None:
-            raise ValueError("metric 'pd' needs an entity")
+            raise ValueError("metric 'pd' needs an entity: pd:ENTITY")
+        if entity not in ch["entities"]:
+            raise ValueError(f"unknown entity {entity!r}; entities: {', '.join(ch['entities'])}")
         i = ch["entities"].index(entity)
         j = len(ch["years"]) - 1 if year is None else ch["years"].index(year)
         return ch["defaults"][:, i, j]
-    raise ValueError(f"unknown metric {metric!r}: use 'pd' or 'p_2plus_defaults'")
+    raise ValueError(f"unknown metric {metric!r}: use p2, pd:ENTITY[@YEAR] or loss_mean "
+                     "(the command line's names; `bubblesim compare` covers every headline metric)")
 
 
 def paired_difference(a, b, metric: str = "pd", entity: str | None = None, year: int | None = None) -> dict:
-    """Difference b - a of a probability between two variants (folders or `load_chunks`
-    dicts) of one batch, with its paired batch-means standard error over their common
-    full chunks (common random numbers make it much smaller than either variant's SE)."""
+    """Difference b - a of a metric between two variants (folders or `load_chunks` dicts) on
+    common random numbers, with its paired batch-means standard error over their common
+    full chunks (common random numbers make it much smaller than either variant's SE).
+
+    `metric`: the command line's names, "p2", "pd:ENTITY" / "pd:ENTITY@YEAR", "loss_mean"
+    (the older "p_2plus_defaults" and "pd" with `entity=` still work). For every headline
+    metric at once, over all chunks, use `sim.studies.compare.compare_runs` (`bubblesim compare`)."""
     ca = load_chunks(a) if isinstance(a, str) else a
     cb = load_chunks(b) if isinstance(b, str) else b
     k = min(len(ca["paths"]), len(cb["paths"]))
@@ -100,48 +113,9 @@ def paired_difference(a, b, metric: str = "pd", entity: str | None = None, year:
 
 def summary_rows(variant: str, d: dict) -> list[tuple]:
     """Tidy rows (SUMMARY_COLUMNS) from one variant's results.json dict."""
-    from sim.engine.stats import proportion_se, wilson_interval
+    from sim.engine.tidy import tidy_rows
 
-    n = d["paths"]
-    ents, years, lab = d["entities"], d["years"], d["lab"]
-    last = years[-1]
-    sc = d["scenario"]
-    rows = []
-
-    def nz(x):
-        return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
-
-    def prob(entity, year, metric, p, se=None, lo=None, hi=None):
-        if p is not None and se is None:
-            se = float(proportion_se(p * n, n))
-            lo, hi = (float(x) for x in wilson_interval(round(p * n), n))
-        rows.append((variant, sc, entity, year, metric, nz(p), nz(se), nz(lo), nz(hi), n))
-
-    def val(entity, year, metric, v, se=None):
-        rows.append((variant, sc, entity, year, metric, nz(v), nz(se), None, None, n))
-
-    for i, e in enumerate(ents):
-        for k, y in enumerate(years):
-            prob(e, y, "pd", d["pd"][i][k], d["pd_se"][i][k], d["pd_lo"][i][k], d["pd_hi"][i][k])
-        prob(e, last, "p_fundamental", d["p_fundamental"][i])
-        prob(e, last, "p_contagious", d["p_contagious"][i])
-        val(e, last, "contagious_share", d["contagious_share"][i])
-        val(e, last, "liquidity_share", d["liquidity_share"][i])
-        val(e, last, "lgd", d["lgd"][i])
-        val(e, last, "expected_loss_bn", d["expected_loss"][i])
-        val(e, last, "lost_backlog_bn", d["lost_backlog"][i])
-    for k, y in enumerate(years):
-        prob(lab, y, "p_needs_funding", d["p_need"][k])
-        val(lab, y, "mean_need_bn", d["mean_need"][k])
-        prob(lab, y, "p_funding_gap", d["p_gap"][k], None if d["p_gap"][k] is None else
-             float(proportion_se(d["p_gap"][k] * n, n)), d["p_gap_lo"][k], d["p_gap_hi"][k])
-    prob(None, last, "p_2plus_defaults", d["p2"], d["p2_se"], d["p2_lo"], d["p2_hi"])
-    for k in range(1, len(ents) + 1):
-        prob(None, last, f"p_at_least_{k}_defaults", d["p_at_least"][k])
-    val(None, last, "loss_mean_bn", d["loss_mean"], d["loss_mean_se"])
-    val(None, last, "loss_var99_bn", d["loss_var99"], d["loss_var99_se"])
-    val(None, last, "loss_es99_bn", d["loss_es99"], d["loss_es99_se"])
-    return rows
+    return [(variant, d["scenario"], *row) for row in tidy_rows(d)]
 
 
 def _write_summary(out: str, rows: list[tuple], log) -> list[str]:
@@ -156,7 +130,8 @@ def _write_summary(out: str, rows: list[tuple], log) -> list[str]:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        log("pyarrow is not installed: summary.parquet not written (pip install pyarrow)")
+        log("note: pyarrow is not installed: summary.parquet not written (summary.csv holds the same rows; "
+            "pip install 'bubblesim[parquet]' or pip install pyarrow)")
         return written
     cols = list(zip(*rows)) if rows else [[] for _ in SUMMARY_COLUMNS]
     types = [pa.string(), pa.string(), pa.string(), pa.int32(), pa.string(), pa.float64(), pa.float64(),
@@ -166,3 +141,36 @@ def _write_summary(out: str, rows: list[tuple], log) -> list[str]:
     pq.write_table(table, tmp)
     os.replace(tmp, os.path.join(out, "summary.parquet"))
     return written + ["summary.parquet"]
+
+
+def write_xlsx(out: str, rows: list[tuple], manifest: dict) -> str:
+    """summary.xlsx for committee packs: sheet "summary" (the rows of summary.csv, numbers as
+    numbers, header frozen, autofilter) and sheet "variants" (the manifest's variants: name,
+    scenario, source, overrides, paths, seed, chunk size, status, input hash) and "run"
+    (version, git commit, command, dates). Needs openpyxl. Written atomically."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "summary"
+    ws.append(SUMMARY_COLUMNS)
+    for r in rows:
+        ws.append(list(r))
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = ws.dimensions
+    vs = wb.create_sheet("variants")
+    cols = ["name", "scenario", "source", "overrides", "paths", "seed", "chunk_size", "chunks", "status",
+            "input_hash", "finished"]
+    vs.append(cols)
+    for v in manifest.get("variants") or []:
+        vs.append([v.get(c) if c != "overrides" else json.dumps(v.get(c) or {}, sort_keys=True) for c in cols])
+    vs.freeze_panes = "A2"
+    meta = wb.create_sheet("run")
+    for k in ("bubblesim_version", "git_commit", "git_dirty", "started", "finished", "seed", "chunk_size"):
+        meta.append([k, manifest.get(k) if not isinstance(manifest.get(k), (dict, list)) else
+                     json.dumps(manifest.get(k))])
+    meta.append(["command", " ".join(manifest.get("command") or [])])
+    buf = io.BytesIO()
+    wb.save(buf)
+    _write_atomic(os.path.join(out, "summary.xlsx"), buf.getvalue())
+    return "summary.xlsx"

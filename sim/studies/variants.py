@@ -335,11 +335,13 @@ def _read_batch_file(path: str, notes: list[str]) -> tuple[dict, list[dict]]:
 
 
 def collect_variants(inputs: list[str], *, paths: int | None = None, seed: int | None = None,
-                     chunk_size: int | None = None) -> BatchPlan:
+                     chunk_size: int | None = None, sets: dict | None = None) -> BatchPlan:
     """Expand folders, scenario files and batch files into validated variants.
 
     Precedence: the arguments here (the CLI), then a batch file's [batch], then the scenario.
     One seed and one chunk size hold for the whole batch (common random numbers).
+    `sets` (the CLI's --set): dotted overrides applied to every variant, after a [[run]]'s
+    own `set`; they become part of each variant's name (and so of its folder).
     """
     notes: list[str] = []
     specs: list[dict] = []
@@ -366,6 +368,9 @@ def collect_variants(inputs: list[str], *, paths: int | None = None, seed: int |
         else:
             specs.extend({"file": f} for f in _expand_input(inp, notes))
 
+    if sets:
+        for spec in specs:
+            spec["set"] = {**(spec.get("set") or {}), **sets}
     loaded: dict[str, Scenario] = {}
     raw: list[tuple[str, Scenario, dict, dict]] = []
     for spec in specs:
@@ -411,14 +416,17 @@ def collect_variants(inputs: list[str], *, paths: int | None = None, seed: int |
     return BatchPlan(variants, int(seed), int(chunk_size), batch_name, notes, list(inputs))
 
 
-def validate_path(path: str) -> str:
+def validate_path(path: str, sets: dict | None = None) -> str:
     """The `bubblesim validate` line for a batch file or a scenario file with a [sweep]
-    (ScenarioError if anything is wrong, sweep keys included)."""
+    (ScenarioError if anything is wrong, sweep keys and `sets` overrides included)."""
     if is_batch_file(path):
-        plan = collect_variants([path])
+        plan = collect_variants([path], sets=sets)
         return f"batch file, {len(plan.variants)} variants"
     s = load_scenario(path)
     extra = ""
+    if sets:
+        s = scenario_variants(path, overrides=sets, scenario=s, use_file_sweep=False)[0][1]
+        extra = f", with {len(sets)} override{'s' if len(sets) > 1 else ''}"
     if has_sweep(path):
-        extra = f", [sweep] of {len(scenario_variants(path, scenario=s))} variants"
+        extra += f", [sweep] of {len(scenario_variants(path, scenario=s, overrides=sets))} variants"
     return (f"{s.name} ({len(s.data['entity'])} entities, {len(s.data.get('contract', []))} contracts{extra})")
