@@ -66,6 +66,10 @@ def hsbc_sources_and_uses(h: dict) -> dict:
             "headline_gap": h["headline_gap"], "unexplained": gap - h["headline_gap"]}
 
 
+def _range(a: float, b: float, fmt: str) -> str:
+    return fmt.format(a) if fmt.format(a) == fmt.format(b) else f"{fmt.format(a)}-{fmt.format(b)}"
+
+
 def verdict(model: float, target: float, tol: float) -> str:
     return "pass" if abs(model - target) <= tol * abs(target) else "fail"
 
@@ -217,9 +221,9 @@ def build_anchors(results: dict, data: dict, scenario_dir: str = SCENARIOS) -> A
             else:
                 v = "consistent"
             out.rows.append(Anchor(
-                f"{name}: 5-yr CDS {spread[0]:.0f}-{spread[1]:.0f}bp, risk-neutral PD by {base.years[j5]} "
+                f"{name}: 5-yr CDS {_range(spread[0], spread[1], '{:.0f}')}bp, risk-neutral PD by {base.years[j5]} "
                 f"[SRC:{'oracle' if name == 'Oracle' else name.lower()}-credit]", "base",
-                f"{100 * a:.1f}-{100 * b:.1f}%", model, f"{100 * (pd5 - a):+.1f}pp",
+                _range(100 * a, 100 * b, "{:.1f}") + "%", model, f"{100 * (pd5 - a):+.1f}pp",
                 v, f"R = {m['recovery']:.0%}, hazard s/(1-R); consistent if the model's 95% interval meets "
                    f"[{100 * a / m['risk_premium_max']:.1f}%, {100 * b:.1f}%] (risk premium up to "
                    f"x{m['risk_premium_max']:g})"))
@@ -240,9 +244,10 @@ def build_anchors(results: dict, data: dict, scenario_dir: str = SCENARIOS) -> A
     return out
 
 
-def run_anchors(paths: int = 20_000, seed: int | None = None, threads: int | None = None,
+def run_anchors(paths: int | None = None, seed: int | None = None, threads: int | None = None,
                 scenario_dir: str = SCENARIOS, data: dict | None = None, progress=None) -> AnchorReport:
-    """Run base, management_case, hsbc and hsbc with NEED_SETTING, and build the table."""
+    """Run base, management_case, hsbc and hsbc with NEED_SETTING (each with `paths` paths,
+    default the scenario's), and build the table."""
     data = data or load_anchor_data()
     results = {}
     jobs = [("base", "base.toml", None), ("management_case", "management_case.toml", None),
