@@ -218,3 +218,13 @@ def test_anchor_rows_from_small_runs():
     src = sum(lines[k][1] for k in lines if k.startswith("sources"))
     assert lines["gap = uses - sources (means)"][1] == pytest.approx(uses - src, rel=1e-12)
     assert copy.deepcopy(rep.pd_terms)
+
+
+def test_cli_calibrate_and_errors(capsys):
+    from sim.cli.main import main
+
+    assert main(["calibrate", os.path.join(SC, "hsbc.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "growth0" in out and "residual" in out and "2030" in out
+    assert main(["calibrate", os.path.join(SC, "ai_winter.toml")]) == 2
+    assert "no calibration targets" in capsys.readouterr().err

@@ -4,6 +4,8 @@ optionally write the fitted values into the scenario file."""
 
 from __future__ import annotations
 
+import sys
+
 from sim.cli.common import EXIT_BAD_INPUT
 
 
@@ -42,7 +44,7 @@ def cmd_calibrate(args) -> int:
         name = load_scenario(args.scenario).name
         all_t = load_targets(args.targets)
         if name not in all_t:
-            print(f"bubblesim: {args.targets}: no targets for scenario {name!r}")
+            print(f"bubblesim: {args.targets}: no targets for scenario {name!r}", file=sys.stderr)
             return EXIT_BAD_INPUT
         targets = all_t[name]
     fit = fit_scenario(args.scenario, targets)
