@@ -162,13 +162,20 @@ def build_anchors(results: dict, data: dict, scenario_dir: str = SCENARIOS) -> A
     k = _years_to(mc, p["last_year"])
     target = p["total_through_2029"] - p["burn_2025"]
     med, lo, hi = mc.cum_burn_pct[P50, k], mc.cum_burn_pct[P5, k], mc.cum_burn_pct[P95, k]
+    mc_arrays = compile_scenario(load_scenario(os.path.join(scenario_dir, "management_case.toml")))
+    spy = mc_arrays.steps_per_year
+    committed = float(lab_committed_spend(mc_arrays)[:5 * spy].sum())
+    by_year = {int(y): v for y, v in p.get("by_year", {}).items()}
+    plan_years = " / ".join(f"{by_year[y]:.0f}" for y in sorted(by_year))
+    model_years = " / ".join(f"{mc.flow('burn')[0][mc.years.index(y)]:.0f}" for y in sorted(by_year))
     out.rows.append(Anchor(
         "OpenAI plan: burn 2026-29 = 115 - 8 (2025) [SRC:openai-mgmt-plan]", "management_case",
         f"{target:.0f}", f"{med:.0f} [{lo:.0f}, {hi:.0f}]", f"{med - target:+.0f}",
         verdict(med, target, p["tolerance"]),
         f"median of the per-path burn [p5, p95], $B; compute schedule: base.toml's contracts as of 2026 "
-        f"(2026-30: {lab_committed_spend(compile_scenario(load_scenario(os.path.join(scenario_dir, 'management_case.toml'))))[:20].sum():.0f}), "
-        f"not the plan's own (Sep 2025, before the Azure, AWS and Cerebras deals); tolerance +-{100 * p['tolerance']:.0f}%"))
+        f"({committed:.0f} in 2026-30), not the plan's own (>{p['plan_compute_2025_2030']:.0f} over 2025-30, "
+        f"Sep 2025, before the Azure, AWS and Cerebras deals); by year, plan {plan_years} against model "
+        f"mean {model_years}; tolerance +-{100 * p['tolerance']:.0f}%"))
 
     # Q1 2026 under base
     q = data["q1_2026"]
