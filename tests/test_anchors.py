@@ -228,3 +228,23 @@ def test_cli_calibrate_and_errors(capsys):
     assert "growth0" in out and "residual" in out and "2030" in out
     assert main(["calibrate", os.path.join(SC, "ai_winter.toml")]) == 2
     assert "no calibration targets" in capsys.readouterr().err
+
+
+def test_report_section_renders_from_anchors_json(tmp_path):
+    """The report's anchors section and flows table from files as the commands write them."""
+    import json
+
+    from sim.report.anchors import anchors_html, flows_table
+
+    res = run(load_scenario(os.path.join(SC, "base.toml")), paths=256, seed=1, threads=1)
+    html = flows_table(res.to_dict())
+    assert "Compute paid" in html and "Cumulative burn to year end" in html
+    assert "Not computed" in anchors_html(str(tmp_path))
+    rep = {"paths": 10, "seed": 1, "rows": [{"figure": "F <x>", "scenario": "base", "outside": "1", "model": "2",
+                                             "difference": "+1", "verdict": "fail", "note": "n"}],
+           "hsbc_lines": [["gap", 442.5, None]],
+           "pd_terms": [["Oracle", 2026, 0.01, 0.0, 0.02, 0.02, 0.03, None, None],
+                        ["Oracle", 2027, 0.02, 0.01, 0.03, 0.04, 0.05, None, None]]}
+    (tmp_path / "anchors.json").write_text(json.dumps(rep))
+    html = anchors_html(str(tmp_path))
+    assert "F &lt;x&gt;" in html and "442.5" in html and "data:image/png" in html

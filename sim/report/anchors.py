@@ -94,6 +94,17 @@ def anchors_html(results_dir: str) -> str:
                    "the model's need is compared with both.</p>")
     terms = rep.get("pd_terms") or []
     if terms:
+        try:
+            from sim.plots.anchors import pd_vs_market
+            from sim.report.gallery import _png_data_uri
+
+            uri = _png_data_uri(pd_vs_market([[float("nan") if v is None else v for v in r] for r in terms]))
+            out.append(f'<figure><img src="{uri}" alt="Model default probabilities beside CDS-implied and '
+                       'historical bands, per partner"><figcaption>The model\u2019s cumulative default '
+                       "probability (base, 95% interval) beside the risk-neutral probability implied by the "
+                       "partner\u2019s 5-year CDS and the speculative-grade historical band.</figcaption></figure>")
+        except Exception as err:  # a figure must not cost the report its table
+            out.append(f'<p class="note">Figure not drawn: {esc(err)}</p>')
         out.append("<h3>Default probability term structure (base): model beside market and history, %</h3>"
                    "<table><tr><th>Entity</th><th>Year</th><th>Model [95%]</th><th>CDS-implied</th>"
                    "<th>Speculative-grade history</th></tr>")
