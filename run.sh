@@ -8,4 +8,6 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e ".[parquet]"
 .venv/bin/bubblesim warmup
+mkdir -p results
+.venv/bin/bubblesim anchors --json results/anchors.json   # read by the report the batch writes
 exec .venv/bin/bubblesim batch scenarios/ --out results "$@"

@@ -58,6 +58,7 @@ def _anchors():
 
 def _cited_files():
     files = sorted((ROOT / "scenarios").glob("*.toml"))
+    files += sorted((ROOT / "scenarios" / "targets").glob("*.toml"))  # calibrate / anchors targets
     files += [ROOT / "scenarios" / "README.md", ROOT / "README.md"]
     files += sorted((ROOT / "docs").glob("*.md"))
     return [f for f in files if f.exists()]

@@ -168,6 +168,8 @@ def expected_record(rec_before, t, r):
         e["exposure"][d.entity] = d.exposure
     for payee, amount in r.lost_backlog.items():
         e["lost_backlog"][payee] += amount
+    for f, name in enumerate(K.FLOW_NAMES[:K.N_FLOWS]):
+        e["flows"][f, t] = r.flows.get(name, 0.0)
     e["diag"][0] = max(e["diag"][0], r.conservation_error)
     e["diag"][1] += 1.0 if r.clearing_ran else 0.0
     e["diag"][2] += r.clearing_rounds

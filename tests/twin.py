@@ -87,6 +87,9 @@ class StepRecord:
     clearing_rounds: int = 0
     conservation_error: float = 0.0  # relative |paid - received| in the clearing
     events: Counter = field(default_factory=Counter)
+    # the lab's sources and uses this period, by name (sim.engine.kernel.FLOW_NAMES[:N_FLOWS]);
+    # empty when the lab was already in default
+    flows: dict = field(default_factory=dict)
 
 
 def state_from_kernel(st) -> TwinState:
@@ -515,5 +518,20 @@ def step_twin(t: int, M, sh, state: TwinState):
             if wave > 0:
                 ev["cascade_wave_default"] += 1
         new = {}
+    if state.alive[lab]:
+        rev = revenue * M.dt
+        opex = rev * float(M.opex_share[t])
+        compute = sum(float(M.c_amount[c, t]) * frac[lab] for c in range(len(M.c_payer))
+                      if int(M.c_payer[c]) == lab and state.contract_active[c])
+        # what was paid to outside creditors, without the negative outside cash flow it covers
+        debt_service = (outside_due[lab] + min(flow[lab], 0.0)) * frac[lab]
+        raised = need - gap
+        invested = sum(float(M.t_amount[k]) * frac[int(M.t_investor[k])] for k in due_tranches
+                       if int(M.t_investee[k]) == lab)
+        cash_change = s.cash[lab] - state.cash[lab]
+        rec.flows = {"revenue": rev, "opex": opex, "compute_paid": compute, "debt_service": debt_service,
+                     "equity_raised": raised, "investment_received": invested,
+                     "other": cash_change - (rev - opex - compute - debt_service + raised + invested),
+                     "cash_change": cash_change, "burn": raised + invested - cash_change}
     rec.events = ev
     return s, rec

@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"bubblesim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    from sim.cli.anchors import add_anchors_parser
     from sim.cli.batch import add_batch_parser
+    from sim.cli.calibrate import add_calibrate_parser
     from sim.cli.compare import add_compare_parser
     from sim.cli.report import add_report_parser
     from sim.cli.run import add_run_parsers
@@ -31,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_parser(sub)
     add_report_parser(sub)
     add_sensitivity_parsers(sub)
+    add_calibrate_parser(sub)
+    add_anchors_parser(sub)
     return p
 
 
@@ -51,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
             from sim.cli.report import cmd_report
 
             return cmd_report(args)
+        if args.command == "calibrate":
+            from sim.cli.calibrate import cmd_calibrate
+
+            return cmd_calibrate(args)
+        if args.command == "anchors":
+            from sim.cli.anchors import cmd_anchors
+
+            return cmd_anchors(args)
         if args.command in ("sensitivity", "reverse-stress"):
             from sim.cli.sensitivity import cmd_reverse_stress, cmd_sensitivity
 

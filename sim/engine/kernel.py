@@ -36,6 +36,27 @@ from sim.engine.clearing import _REL_TOL, clearing_vector
 REV_LO, REV_HI, REV_BINS = 1e-2, 1e5, 1400  # lab revenue, $B/yr
 NEED_LO, NEED_HI, NEED_BINS = 1e-3, 1e4, 1400  # funding need per step, $B
 LOSS_LO, LOSS_HI, LOSS_BINS = 1e-3, 1e5, 1600  # total losses to outside creditors per path, $B
+# Signed flows of the lab ($B per year or cumulated): FLOW_BINS log-spaced bins for each sign
+# around a zero bin at index FLOW_BINS; index 0 is the most negative (see `signed_bin`).
+FLOW_LO, FLOW_HI, FLOW_BINS = 1e-2, 1e4, 1500
+
+# The lab's sources and uses, per step (Record.flows rows) and per year (Stats.flow_*
+# rows, which add the year's funding need as row F_NEED). Signs: every row is the amount of
+# its own kind (uses positive); `F_CASH_CHANGE` and `F_OTHER` are signed.
+F_REVENUE = 0  # revenue earned, R dt
+F_OPEX = 1  # non-compute operating costs, R dt x opex share
+F_COMPUTE = 2  # contract payments made as payer (what the clearing paid of them)
+F_DEBT_SERVICE = 3  # interest and principal paid in cash on outside debt
+F_RAISED = 4  # new equity raised (step 3 of the model)
+F_INVESTED = 5  # investment tranches received
+F_OTHER = 6  # everything else that moved its cash (other receipts and payments, cash lost in default)
+F_CASH_CHANGE = 7  # change in cash over the step
+F_BURN = 8  # cash burn: new equity + tranches received - change in cash
+N_FLOWS = 9
+F_NEED = 9  # (Stats rows only) funding need before raising (Record.need)
+N_FLOW_ROWS = 10
+FLOW_NAMES = ("revenue", "opex", "compute_paid", "debt_service", "equity_raised", "investment_received",
+              "other", "cash_change", "burn", "funding_need")
 
 LIQUIDITY, SOLVENCY = 1, 2
 
@@ -111,6 +132,7 @@ class Record(NamedTuple):
     gap: np.ndarray  # (n_steps,) lab's unfunded gap (after raising), $B
     winter: np.ndarray  # (n_steps,) 1.0 where the path is in AI winter
     diag: np.ndarray  # [max relative conservation error, clearings, rounds]
+    flows: np.ndarray  # (N_FLOWS, n_steps) the lab's sources and uses in each step, $B (F_* rows)
 
 
 class Stats(NamedTuple):
@@ -133,6 +155,10 @@ class Stats(NamedTuple):
     need_hist: np.ndarray  # (n_steps, NEED_BINS + 1) int
     winter: np.ndarray  # (n_steps,) int: paths in AI winter at each step
     diag: np.ndarray  # [max conservation error, clearings, rounds]
+    flow_sum: np.ndarray  # (N_FLOW_ROWS, years) float: the lab's flows by year, summed over paths
+    flow_hist: np.ndarray  # (N_FLOW_ROWS, years, 2 FLOW_BINS + 1) int: their per-path values (signed_bin)
+    cum_need_hist: np.ndarray  # (years, NEED_BINS + 1) int: funding need summed to each year end, per path
+    cum_burn_hist: np.ndarray  # (years, 2 FLOW_BINS + 1) int: burn summed to each year end, per path
 
 
 class Derived(NamedTuple):
@@ -267,6 +293,17 @@ def log_bin(value, lo, hi, bins):
     return k
 
 
+@njit(cache=True, nogil=True, inline="always")
+def signed_bin(value, lo, hi, bins):
+    """Bin index on a signed log grid: `bins` + log_bin(value) for value > 0, `bins` for 0,
+    `bins` - log_bin(-value) for value < 0; so indices ascend with the value (0 .. 2 bins)."""
+    if value > 0.0:
+        return bins + log_bin(value, lo, hi, bins)
+    if value < 0.0:
+        return bins - log_bin(-value, lo, hi, bins)
+    return bins
+
+
 @njit(cache=True, nogil=True)
 def draw_path_shocks(rng, shocks, tranche_u):
     """Draw one path's random numbers in a fixed order (see sim.engine.model.n_shocks)."""
@@ -343,7 +380,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
      shortfall_now, margin_lost, pbar, due_in, frac, spow) = ws
     (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
-     r_need, r_gap, r_winter, r_diag) = rec
+     r_need, r_gap, r_winter, r_diag, r_flows) = rec
     opex_share, cash0, debt0, rate, amort, bullet = M.opex_share, M.cash0, M.debt0, M.rate, M.amort, M.bullet
     refi_logit, ocf0, ocf_loading, market_equity = M.refi_logit, M.ocf0, M.ocf_loading, M.market_equity
     book0, solvency_on, alpha, beta = M.book0, M.solvency_on, M.alpha, M.beta
@@ -360,7 +397,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     if out is not None:
         (o_n_paths, o_default_at, o_kind_count, o_contagious, o_cascade, o_loss_sum, o_exposure_sum,
          o_backlog_sum, o_total_loss, o_loss_hist, o_loss_hist_sum, o_need_year, o_gap_year,
-         o_need_sum_year, o_rev_hist, o_need_hist, o_winter, o_diag) = out
+         o_need_sum_year, o_rev_hist, o_need_hist, o_winter, o_diag, o_flow_sum, o_flow_hist,
+         o_cum_need_hist, o_cum_burn_hist) = out
 
     for _ in range(n_paths):
         if rng is not None:
@@ -369,6 +407,10 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
 
         for t in range(t_begin, t_end):
             s = t - t_begin  # this step's row of shocks
+            lab_cash_start = cash[lab]  # for the lab's sources and uses (Record.flows)
+            lab_alive_start = alive[lab]
+            lab_compute = 0.0
+            lab_invested = 0.0
 
             # 1. regime, revenue, sentiment, outside cash flows, equity marks
             entered = False
@@ -505,6 +547,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 r_need[t] = need
                 r_gap[t] = need - raised
             else:
+                raised = 0.0
                 r_need[t] = 0.0
                 r_gap[t] = 0.0
 
@@ -554,6 +597,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             for c in range(m):
                 if c_active[c]:
                     c_paid[c] += c_amount[c, t] * frac[c_payer[c]]
+                    if c_payer[c] == lab:
+                        lab_compute += c_amount[c, t] * frac[lab]
             for i in range(n):
                 if not alive[i]:
                     continue
@@ -574,6 +619,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     a, b = t_investor[k], t_investee[k]
                     paid = t_amount[k] * frac[a]
                     t_done[k] = True
+                    if b == lab:
+                        lab_invested += paid
                     if paid > 0.0 and equity[b] > 0.0:
                         share[a, b] += paid / equity[b]  # shares bought at the current mark
 
@@ -665,6 +712,29 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                             c_relet[c] = t + 1 + c_relet_delay[c]
                     new[i] = False
 
+            # the lab's sources and uses this step (a record only: nothing above reads it)
+            if lab_alive_start:
+                rev_dt = revenue * dt
+                debt_service = el[lab] + net_out[lab] if net_out[lab] < 0.0 else el[lab]
+                debt_service *= frac[lab]
+                d_cash = cash[lab] - lab_cash_start
+                r_flows[F_REVENUE, t] = rev_dt
+                r_flows[F_OPEX, t] = rev_dt * opex_share[t]
+                r_flows[F_COMPUTE, t] = lab_compute
+                r_flows[F_DEBT_SERVICE, t] = debt_service
+                r_flows[F_RAISED, t] = raised
+                r_flows[F_INVESTED, t] = lab_invested
+                other = d_cash - (rev_dt - rev_dt * opex_share[t] - lab_compute - debt_service
+                                  + raised + lab_invested)
+                if abs(other) <= 1e-9 * max(1.0, abs(d_cash)):
+                    other = 0.0  # rounding noise of the sum above
+                r_flows[F_OTHER, t] = other
+                r_flows[F_CASH_CHANGE, t] = d_cash
+                r_flows[F_BURN, t] = raised + lab_invested - d_cash
+            else:
+                for f in range(N_FLOWS):
+                    r_flows[f, t] = 0.0
+
         if out is not None:
             # add the finished path to the chunk statistics
             o_n_paths[0] += 1
@@ -703,6 +773,22 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 if gap_pos:
                     o_gap_year[y] += 1
                 o_need_sum_year[y] += need_sum
+            # the lab's flows by year and their running totals (cumulative need and burn)
+            cum_need = 0.0
+            cum_burn = 0.0
+            for y in range(M.n_steps // spy):
+                for f in range(N_FLOW_ROWS):
+                    v = 0.0
+                    for t in range(y * spy, (y + 1) * spy):
+                        v += r_need[t] if f == F_NEED else r_flows[f, t]
+                    o_flow_sum[f, y] += v
+                    o_flow_hist[f, y, signed_bin(v, FLOW_LO, FLOW_HI, FLOW_BINS)] += 1
+                    if f == F_NEED:
+                        cum_need += v
+                    elif f == F_BURN:
+                        cum_burn += v
+                o_cum_need_hist[y, log_bin(cum_need, NEED_LO, NEED_HI, NEED_BINS)] += 1
+                o_cum_burn_hist[y, signed_bin(cum_burn, FLOW_LO, FLOW_HI, FLOW_BINS)] += 1
             for t in range(M.n_steps):
                 if r_winter[t] > 0.5:
                     o_winter[t] += 1

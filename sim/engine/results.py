@@ -21,6 +21,7 @@ from sim.engine.stats import (
     hist_quantiles,
     loss_var_es,
     proportion_se,
+    signed_hist_quantiles,
     wilson_interval,
 )
 from sim.io import atomic_write as _atomic_write
@@ -99,6 +100,17 @@ class Results:
     # provenance for `bubblesim compare`: the resolved inputs (inputs.json) and per-chunk counts (chunks.csv)
     inputs: dict = field(default_factory=dict, repr=False)
     chunk_summaries: np.ndarray | None = field(default=None, repr=False)
+    # the lab's sources and uses by year (rows: flow_names, docs/model.md section 11), $B:
+    # the mean over paths and the FAN_PERCENTILES of the per-path yearly totals (streamed
+    # histograms; the percentiles of different rows do not add up, the means do)
+    flow_names: list = field(default_factory=list)
+    flow_mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (rows, years)
+    flow_pct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # (rows, percentiles, years)
+    # per-path totals from the start to each year end: funding need (before raising) and burn
+    cum_need_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (years,)
+    cum_need_pct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (percentiles, years)
+    cum_burn_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cum_burn_pct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -155,7 +167,20 @@ class Results:
             scenario_source=scenario.source or "",
             inputs={**_canonical(scenario.data), "paths": n_paths, "seed": int(info["seed"])},
             chunk_summaries=np.asarray(chunk_summaries),
+            flow_names=list(K.FLOW_NAMES), flow_mean=s.flow_sum / n_paths,
+            flow_pct=np.array([[signed_hist_quantiles(h, K.FLOW_LO, K.FLOW_HI, pct) for h in row]
+                               for row in s.flow_hist]).transpose(0, 2, 1),
+            cum_need_mean=np.cumsum(s.flow_sum[K.F_NEED]) / n_paths,
+            cum_need_pct=np.array([hist_quantiles(h, K.NEED_LO, K.NEED_HI, pct) for h in s.cum_need_hist]).T,
+            cum_burn_mean=np.cumsum(s.flow_sum[K.F_BURN]) / n_paths,
+            cum_burn_pct=np.array([signed_hist_quantiles(h, K.FLOW_LO, K.FLOW_HI, pct)
+                                   for h in s.cum_burn_hist]).T,
         )
+
+    def flow(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(mean by year, percentiles x years) of one of the lab's flows (`flow_names`)."""
+        k = self.flow_names.index(name)
+        return self.flow_mean[k], self.flow_pct[k]
 
     # ------------------------------------------------------------------ views
     def entity_index(self, name: str) -> int:
@@ -259,6 +284,12 @@ class Results:
             q_rows.append((round(year, 4), self.committed_spend[t], self.p_winter[t],
                            *self.revenue_pct[:, t], *self.need_pct[:, t]))
         sys_rows = [(k, self.cascade[k], self.p_at_least[k]) for k in range(len(self.cascade))]
+        flow_rows = [(y, name, self.flow_mean[f, k], *self.flow_pct[f, :, k])
+                     for k, y in enumerate(self.years) for f, name in enumerate(self.flow_names)]
+        cum_rows = [(y, name, mean[k], *pct[:, k]) for k, y in enumerate(self.years)
+                    for name, mean, pct in (("funding_need", self.cum_need_mean, self.cum_need_pct),
+                                            ("burn", self.cum_burn_mean, self.cum_burn_pct))]
+        pcols = [f"p{p}" for p in FAN_PERCENTILES]
         summary = [("p_2plus_defaults", self.p2, self.p2_se, self.p2_lo, self.p2_hi),
                    ("loss_mean", self.loss_mean, self.loss_mean_se, "", ""),
                    ("loss_var99", self.loss_var99, self.loss_var99_se, "", ""),
@@ -272,6 +303,8 @@ class Results:
             ("lab_by_step.csv", ["year", "committed_spend_bn_per_yr", "p_winter"]
              + [f"revenue_p{p}" for p in FAN_PERCENTILES] + [f"need_p{p}" for p in FAN_PERCENTILES], q_rows),
             ("cascade.csv", ["defaults", "probability", "p_at_least"], sys_rows),
+            ("lab_flows_by_year.csv", ["year", "item", "mean_bn"] + pcols, flow_rows),
+            ("lab_cumulative_by_year.csv", ["year_end", "measure", "mean_bn"] + pcols, cum_rows),
             ("system.csv", ["metric", "value", "se", "lo95", "hi95"], summary),
         ]
 
@@ -297,6 +330,12 @@ class Results:
         lines.append(f"{'Mean new funding needed, $B':<34}" + "".join(f"{v:>23.1f}" for v in self.mean_need))
         lines.append(f"{'P(funding gap), % [95%]':<34}" + "".join(
             f"{_pct_ci(self.p_gap[k], self.p_gap_lo[k], self.p_gap_hi[k]):>23}" for k in range(len(self.years))))
+        if len(self.cum_burn_mean):
+            mid = FAN_PERCENTILES.index(50)
+            lines.append(f"{'Cumulative need, median $B':<34}" + "".join(
+                f"{v:>23.1f}" for v in self.cum_need_pct[mid]))
+            lines.append(f"{'Cumulative burn, median $B':<34}" + "".join(
+                f"{v:>23.1f}" for v in self.cum_burn_pct[mid]))
         lines.append("")
         lines.append("System, by the horizon")
         lines.append(f"  P(2+ defaults)                 {_pct_ci(self.p2, self.p2_lo, self.p2_hi)}")

@@ -51,6 +51,10 @@ def new_stats(M: ModelArrays) -> K.Stats:
         need_year=np.zeros(years, i64), gap_year=np.zeros(years, i64), need_sum_year=np.zeros(years),
         rev_hist=np.zeros((steps, K.REV_BINS + 1), i64), need_hist=np.zeros((steps, K.NEED_BINS + 1), i64),
         winter=np.zeros(steps, i64), diag=np.zeros(3),
+        flow_sum=np.zeros((K.N_FLOW_ROWS, years)),
+        flow_hist=np.zeros((K.N_FLOW_ROWS, years, 2 * K.FLOW_BINS + 1), i64),
+        cum_need_hist=np.zeros((years, K.NEED_BINS + 1), i64),
+        cum_burn_hist=np.zeros((years, 2 * K.FLOW_BINS + 1), i64),
     )
 
 
@@ -69,7 +73,7 @@ def new_path_buffers(M: ModelArrays):
         default_step=np.full(n, -1, np.int64), default_kind=np.zeros(n, np.int64),
         contagious=np.zeros(n, bool), loss=np.zeros(n), exposure=np.zeros(n), lost_backlog=np.zeros(n),
         revenue=np.zeros(steps), need=np.zeros(steps), gap=np.zeros(steps), winter=np.zeros(steps),
-        diag=np.zeros(3),
+        diag=np.zeros(3), flows=np.zeros((K.N_FLOWS, steps)),
     )
     shocks = np.zeros((steps, n_shocks(n)))
     tranche_u = np.zeros(q)

@@ -55,6 +55,35 @@ def hist_quantiles(hist: np.ndarray, lo: float, hi: float, qs) -> np.ndarray:
     return np.array(out)
 
 
+def signed_hist_quantiles(hist: np.ndarray, lo: float, hi: float, qs) -> np.ndarray:
+    """Quantiles from a signed histogram (sim.engine.kernel.signed_bin: `bins` log-spaced
+    bins of negative values, most negative first, a zero bin, then `bins` of positive
+    values), by log-linear interpolation of the magnitude inside the bin."""
+    hist = np.asarray(hist)
+    bins = (hist.shape[-1] - 1) // 2
+    edges = bin_edges(lo, hi, bins)
+    total = hist.sum()
+    cum = np.cumsum(hist)
+    out = []
+    for q in np.atleast_1d(qs):
+        if total == 0:
+            out.append(float("nan"))
+            continue
+        target = q * total
+        k = min(int(np.searchsorted(cum, target, side="left")), hist.shape[0] - 1)
+        below = cum[k - 1] if k > 0 else 0
+        frac = (target - below) / hist[k] if hist[k] > 0 else 0.0
+        if k == bins:
+            out.append(0.0)
+        elif k > bins:  # positive bin j: values from edges[j-1] up to edges[j]
+            j = k - bins
+            out.append(float(math.exp(math.log(edges[j - 1]) + frac * (math.log(edges[j]) - math.log(edges[j - 1])))))
+        else:  # negative bin j: values from -edges[j] up to -edges[j-1]
+            j = bins - k
+            out.append(-float(math.exp(math.log(edges[j]) + frac * (math.log(edges[j - 1]) - math.log(edges[j])))))
+    return np.array(out)
+
+
 def loss_var_es(hist: np.ndarray, hist_sum: np.ndarray, level: float = 0.99) -> tuple[float, float]:
     """Value at risk and expected shortfall at `level` from the loss histogram.
 

@@ -22,6 +22,8 @@ from typing import Callable
 
 from sim._version import __version__
 from sim.plots import inputs as _inputs
+from sim.report.anchors import TITLE as anchors_title
+from sim.report.anchors import anchors_html, flows_table
 from sim.report.browser import html_to_pdf
 from sim.report.findings import (
     _slug,
@@ -176,6 +178,7 @@ def render_html(inp, made: dict) -> str:
             parts.append('<ul class="findings">' + "".join(f"<li>{b}</li>" for b in run_findings(name, res))
                          + "</ul>")
         parts.append(entity_table(res))
+        parts.append(flows_table(res))
         for item in made["items"]:
             if item["group"] == "run" and item["run"] == name:
                 parts.append(_figure_html(item))
@@ -183,6 +186,9 @@ def render_html(inp, made: dict) -> str:
     if skipped:
         parts.append(f'<p class="note">{len(skipped)} further runs (sweep variants) appear in the comparison '
                      "table and figures only: " + ", ".join(esc(n) for n in skipped) + ".</p>")
+
+    section("anchors", anchors_title)
+    parts.append(anchors_html(inp.root))
 
     # method
     section("method", "Method in brief")
