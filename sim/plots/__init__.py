@@ -10,10 +10,11 @@ object-oriented API under the packaged style `bubblesim.mplstyle`:
 
 Single run: revenue_fan, funding_gap, pd_term_structure, default_decomposition,
 cascade_size, loss_exceedance, network_map. Across runs: scenario_comparison (a batch),
-tornado (a sensitivity table), sweep_heatmap (a two-parameter sweep).
+tornado (a sensitivity table), sweep_line / sweep_heatmap (a one- / two-parameter sweep;
+sweep_figure picks one).
 """
 
-from sim.plots.compare import scenario_comparison, sweep_heatmap, tornado
+from sim.plots.compare import scenario_comparison, sweep_figure, sweep_heatmap, sweep_line, tornado
 from sim.plots.figures import (
                       SINGLE_RUN_FIGURES,
                       cascade_size,
@@ -30,5 +31,5 @@ from sim.plots.style import STYLE_PATH, save_figure
 __all__ = [
     "SINGLE_RUN_FIGURES", "STYLE_PATH", "ReportInputs", "cascade_size", "default_decomposition", "funding_gap",
     "load_inputs", "load_results", "loss_exceedance", "network_map", "pd_term_structure", "revenue_fan",
-    "save_figure", "scenario_comparison", "sweep_heatmap", "tornado",
+    "save_figure", "scenario_comparison", "sweep_figure", "sweep_heatmap", "sweep_line", "tornado",
 ]
