@@ -166,9 +166,9 @@ def scenario_comparison(runs: dict[str, dict], order: str = "severity"):
     lines = max(label.count("\n") + 1 for label in labels)
     width = max(7.0, min(9.5, 3.2 + 0.95 * len(names)))
     hm_h = 0.9 + 0.3 * len(shown)
-    bars_h = 2.6 + 0.14 * lines
+    bars_h = 1.3 + 0.42 * len(names)
     fig = new_figure(figsize=(width, hm_h + bars_h + 1.0 + 0.14 * lines))
-    gs = fig.add_gridspec(2, 2, height_ratios=[hm_h, bars_h], width_ratios=[2.2, 1])
+    gs = fig.add_gridspec(2, 2, height_ratios=[hm_h + 0.14 * lines, bars_h], width_ratios=[1.6, 1])
     hm = fig.add_subplot(gs[0, :])
     cmap = RISK_CMAP
     vmax = float(np.nanmax(grid)) if np.isfinite(grid).any() else 1.0
@@ -184,7 +184,7 @@ def scenario_comparison(runs: dict[str, dict], order: str = "severity"):
             colour = "#888888" if (not np.isfinite(v) or v == 0 or quiet_row) else text_colour_on(cm(norm(v)))
             hm.text(j, i, _cell_text(v), ha="center", va="center", fontsize=7.5 if len(names) > 8 else 8,
                     color=colour)
-    hm.set_xticks(range(len(names)), labels, fontsize=7.5 if lines > 1 or len(names) > 6 else None)
+    hm.set_xticks(range(len(names)), labels, fontsize=7.5 if lines > 1 or len(names) > 4 else None)
     hm.xaxis.tick_top()
     hm.set_yticks(range(len(shown)), shown)
     for t, i in zip(hm.get_yticklabels(), range(len(shown))):
@@ -207,61 +207,63 @@ def scenario_comparison(runs: dict[str, dict], order: str = "severity"):
     percent_axis(cb.ax, top=vmax)
 
     metrics = {v: system_metrics(runs[v]) for v in names}
+    # bottom row: horizontal bars (long run names read on one line), one row per run in the
+    # heatmap's order top to bottom, the two panels sharing the rows
     ax = fig.add_subplot(gs[1, 0])
     series = [("p2", "P(2+ defaults)"), ("lab_pd", "Lab PD")]
     w = 0.8 / len(series)
-    x = np.arange(len(names))
-    tops = []
+    yy = np.arange(len(names))[::-1].astype(float)
+    ends = []
     for k, (key, label) in enumerate(series):
         vals = np.array([metrics[v][key][0] for v in names], dtype=float)
         lo = np.array([metrics[v][key][1] if finite(metrics[v][key][1]) else metrics[v][key][0] for v in names],
                       dtype=float)
         hi = np.array([metrics[v][key][2] if finite(metrics[v][key][2]) else metrics[v][key][0] for v in names],
                       dtype=float)
-        xs = x + (k - (len(series) - 1) / 2) * w
-        ax.bar(xs, vals, width=w * 0.95, color=SERIES[k], edgecolor="#1a1a1a", hatch=HATCHES[k], label=label,
-               yerr=np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)]),
-               error_kw={"ecolor": "#1a1a1a", "capsize": 2.5, "elinewidth": 0.9})
-        tops.append((xs, vals, hi))
-    peak = max(0.05, max(float(np.nanmax(t[2])) for t in tops))
-    ax.set_ylim(0, peak * 1.35)  # head room for the values and the legend
-    ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= min(1.0, peak * 1.35) + 1e-9])
-    for xs, vals, hi in tops:
-        for xx, v, h in zip(xs, vals, hi):
-            ax.text(xx, h + peak * 0.015, prob(v), ha="center", va="bottom", rotation=90, fontsize=6.5,
-                    color="#222222")
-    rot = len(names) > 3 or max(len(n) for n in labels) > 12
-    ax.set_xticks(x, labels, rotation=30 if rot and lines == 1 else 0, ha="right" if rot and lines == 1 else "center",
-                  rotation_mode="anchor", fontsize=7.5 if lines > 1 or len(names) > 6 else None)
-    ax.set_ylabel("Probability by the horizon")
-    ax.set_title("System risk by scenario (95% intervals)")
-    percent_axis(ax, top=peak)
-    ax.legend(loc="upper left", ncol=2)
-    ax2 = fig.add_subplot(gs[1, 1])
+        ys = yy - (k - (len(series) - 1) / 2) * w
+        ax.barh(ys, vals, height=w * 0.92, color=SERIES[k], edgecolor="#1a1a1a", hatch=HATCHES[k], label=label,
+                xerr=np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)]),
+                error_kw={"ecolor": "#1a1a1a", "capsize": 2, "elinewidth": 0.9})
+        ends.append((ys, vals, hi))
+    peak = max(0.05, max(float(np.nanmax(e[2])) for e in ends))
+    ax.set_xlim(0, peak * 1.28)  # room for the values
+    ax.set_xticks([t for t in ax.get_xticks() if 0 <= t <= min(1.0, peak * 1.28) + 1e-9])
+    for ys, vals, hi in ends:
+        for y0, v, h in zip(ys, vals, hi):
+            ax.text(h + peak * 0.015, y0, prob(v), ha="left", va="center", fontsize=6.5, color="#222222")
+    ax.set_yticks(yy, [lab.replace("\n", " ") for lab in labels], fontsize=7 if len(names) > 6 else 8)
+    ax.set_ylim(-0.6, len(names) - 0.4)
+    ax.tick_params(axis="y", length=0)
+    ax.grid(True, axis="x")
+    ax.grid(False, axis="y")
+    ax.set_xlabel("Probability by the horizon")
+    ax.set_title("System risk by scenario (95% intervals)", pad=16)
+    percent_axis(ax, "x", top=peak)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 0.995), ncol=2, fontsize=7.5, borderaxespad=0.1,
+              handlelength=1.6)  # between the title and the bars: never on a bar
+    ax2 = fig.add_subplot(gs[1, 1], sharey=ax)
     el = np.array([metrics[v]["loss_mean"][0] for v in names], dtype=float)
     el_hi = np.array([metrics[v]["loss_mean"][2] if finite(metrics[v]["loss_mean"][2]) else metrics[v]["loss_mean"][0]
                       for v in names], dtype=float)
-    yy = np.arange(len(names))[::-1]
     ax2.barh(yy, el, height=0.6, color=SERIES[2], edgecolor="#1a1a1a", hatch=HATCHES[2],
              xerr=np.vstack([np.clip(el - (2 * el - el_hi), 0, None), np.clip(el_hi - el, 0, None)]),
              error_kw={"ecolor": "#1a1a1a", "capsize": 2.5, "elinewidth": 0.9})
-    top2 = max(float(np.nanmax(el_hi)), 1e-9) * 1.45
+    top2 = max(float(np.nanmax(el_hi)), 1e-9) * 1.4
     for y0, v, h in zip(yy, el, el_hi):
         ax2.text(h + top2 * 0.02, y0, money(v), ha="left", va="center", fontsize=6.5)
     ax2.set_xlim(0, top2)
-    ax2.set_yticks(yy, [lab.replace("\n", " ") for lab in labels], fontsize=7 if len(names) > 6 else 7.5)
-    ax2.tick_params(axis="y", length=0)
+    ax2.tick_params(axis="y", length=0, labelleft=False)
     ax2.grid(True, axis="x")
     ax2.grid(False, axis="y")
     ax2.set_xlabel("Expected loss to outside creditors ($B)")
-    ax2.set_title("Expected loss (95% interval)")
+    ax2.set_title("Expected loss (95% interval)", pad=16)
     add_source(fig, source_text([runs[n] for n in names], names=_source_names(runs, names)))
     return fig
 
 
 def _source_names(runs: dict, names: list[str]) -> list[str]:
     """Names for the source line: the scenarios (not every sweep variant) when there are many."""
-    if len(names) <= 8:
+    if len(names) <= 8 and not any("[" in n for n in names):
         return names
     out: list[str] = []
     for n in names:
@@ -418,7 +420,7 @@ def sweep_heatmap(rows: list[dict], metric: str = "metric", x: str | None = None
     cell_unit = " (cells in %" if unit == "probability" else (" (cells in $B" if unit == "$B" else "")
     if cell_unit:
         cell_unit += ", \u00b1 half the 95% interval)" if np.isfinite(half).any() else ")"
-    text = title or f"{label} over {xname}" + (f" and {yname}" if yname else "") + cell_unit
+    text = (title or f"{label} over {xname}" + (f" and {yname}" if yname else "")) + cell_unit
     ax.set_title(textwrap.fill(text, width=int(fig.get_figwidth() * 10)))
     add_source(fig, _meta_source(meta))
     return fig
@@ -490,7 +492,11 @@ def sweep_line(rows: list[dict], metric: str = "metric", x: str | None = None, r
 def sweep_figure(sweep: dict, meta=None):
     """The figure of one sweep (as `sim.plots.inputs` reads them): a line with error bars
     when one parameter varies, a heatmap when two do."""
+    label, _ = metric_label(sweep["metric"])
+    scen = ((sweep.get("runs") or [{}])[0].get("scenario") or "").strip()
+    prefix = f"{scen}: " if scen else ""
     if sweep.get("y"):
         return sweep_heatmap(sweep["rows"], metric=sweep["metric"], x=sweep.get("x"), y=sweep.get("y"), meta=meta,
-                             runs=sweep.get("runs"))
-    return sweep_line(sweep["rows"], metric=sweep["metric"], x=sweep.get("x"), runs=sweep.get("runs"), meta=meta)
+                             runs=sweep.get("runs"), title=f"{prefix}{label} over {sweep['x']} and {sweep['y']}")
+    return sweep_line(sweep["rows"], metric=sweep["metric"], x=sweep.get("x"), runs=sweep.get("runs"), meta=meta,
+                      title=f"{prefix}{label} as {sweep.get('x') or 'the parameter'} varies")

@@ -112,7 +112,8 @@ def source_text(runs, names: list[str] | None = None) -> str:
         scen = f"scenario {r.get('scenario', '?')}" + (f" ({h})" if h else "")
         return (f"Source: bubblesim {version} Monte Carlo; {scen}, seed {r.get('seed', '?')}, "
                 f"{int(r.get('paths') or 0):,} paths; {date}")
-    names = ", ".join(str(n) for n in names) if names else ", ".join(str(r.get("scenario", "?")) for r in runs)
+    names = ", ".join(str(n) for n in names) if names else ", ".join(dict.fromkeys(str(r.get("scenario", "?"))
+                                                                                   for r in runs))
     seeds = sorted({r.get("seed") for r in runs}, key=str)
     seed_txt = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(str(s) for s in seeds)
     paths = sorted({int(r.get("paths") or 0) for r in runs})
