@@ -155,14 +155,16 @@ def funding_gap(res: dict):
     median_zero = len(p) % 2 == 1 and not np.any(need[len(p) // 2] > 0)
     _fan(top, res, need, "need", median=not median_zero)
     figure_title(fig, res, f"{res['lab']}'s need for new outside funding")
-    top.set_title(f"New outside funding needed, $B per {step} (percentile bands)")
+    top.set_title(f"New outside funding needed, $B per {step} (percentile bands)", pad=30)
     top.set_ylabel(f"$B per {step}")
     top.set_ylim(0, nice_top(float(np.nanmax(need)), 1e-3))
     handles, labels = top.get_legend_handles_labels()
     if median_zero:
         handles.append(top.plot([], [], color="none", label="_")[0])
-        labels.append("Median need: $0 in every quarter\n(most paths need no new funding)")
-    top.legend(handles, labels, loc="upper left")
+        labels.append("Median need: $0 in every quarter (most paths need none)")
+    # between the title and the panel: never on the fan
+    top.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=7.5,
+               borderaxespad=0.15)
     years = np.array(res["years"], dtype=float)
     xc = years + 0.5
     p_gap, p_need = arr(res["p_gap"], 1), arr(res["p_need"], 1)
@@ -372,7 +374,8 @@ def cascade_size(res: dict):
     left.set_xlabel(f"Entities in default, k{note}")
     left.set_ylabel("Probability, P(exactly k)")
     left.set_xticks(k)
-    left.set_ylim(0, top_l)
+    left.set_ylim(0, min(top_l, 1.1))  # probabilities: room for the labels, never a 120% axis
+    left.set_yticks([t for t in left.get_yticks() if 0 <= t <= 1.0 + 1e-9])
     percent_axis(left, top=top_l)
     if all(finite(res.get(key)) for key in ("p2", "p2_lo", "p2_hi")):
         left.text(0.98, 0.97, f"P(2 or more) = {prob_ci(res['p2'], res['p2_lo'], res['p2_hi'])}\n"

@@ -145,9 +145,12 @@ def run_label(res: dict) -> str:
     return str((res.get("_variant") or {}).get("name") or res.get("scenario") or "run")
 
 
-def titled(text: str, res: dict) -> str:
-    """A figure title that names the scenario: 'base: <text>'."""
-    return f"{run_label(res)}: {text}"
+def titled(text: str, res: dict, width: int = 66) -> str:
+    """A figure title that names the scenario: 'base: <text>' (wrapped at `width` characters,
+    so a long scenario name does not push it off the figure)."""
+    import textwrap
+
+    return textwrap.fill(f"{run_label(res)}: {text}", width)
 
 
 def figure_title(fig: Figure, res: dict, text: str) -> None:
@@ -156,13 +159,25 @@ def figure_title(fig: Figure, res: dict, text: str) -> None:
 
 
 def percent_axis(ax, axis: str = "y", decimals: int | None = None, top: float | None = None) -> None:
-    """Probability axis shown in percent (whole percents when the axis reaches `top` >= 10%)."""
-    from matplotlib.ticker import PercentFormatter
+    """Probability axis shown in percent, each tick with the decimals it needs (2.5%, not a
+    rounded 2%; 10%, not 10.0%). `decimals` fixes them instead; `top` is accepted for
+    compatibility and no longer needed."""
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-    if decimals is None and top is not None:
-        decimals = 0 if top >= 0.1 else (1 if top >= 0.01 else None)
-    fmt = PercentFormatter(xmax=1.0, decimals=decimals)
+    if decimals is not None:
+        fmt = PercentFormatter(xmax=1.0, decimals=decimals)
+    else:
+        fmt = FuncFormatter(lambda v, _: percent_tick(v))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+
+
+def percent_tick(v: float) -> str:
+    """A tick value in percent without rounding it away or trailing zeros: 0.025 -> '2.5%'."""
+    x = 100 * v
+    for d in range(0, 6):
+        if abs(round(x, d) - x) < 1e-9 * max(1.0, abs(x)):
+            return f"{x:.{d}f}%"
+    return f"{x:.6g}%"
 
 
 def pct(p, digits: int = 1) -> str:
@@ -204,6 +219,8 @@ def prob_ci(p, lo, hi) -> str:
 def money(x) -> str:
     if x is None or not math.isfinite(x):
         return "n/a"
+    if 0 < abs(x) < 0.005:
+        return "<$0.01B" if x > 0 else ">-$0.01B"
     if abs(x) >= 100:
         return f"${x:,.0f}B"
     if abs(x) >= 10:
