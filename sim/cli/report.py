@@ -47,7 +47,7 @@ def cmd_report(args) -> int:
     if result["html"]:
         print(result["html"])
     else:
-        print(f"wrote {len(result['figures'])} files to {out}/")
+        print(f"wrote {len(result['figures'])} files to {out.rstrip('/')}/")
     if args.pdf and result.get("pdf"):
         print(result["pdf"])
     return 1 if result.get("errors") else 0

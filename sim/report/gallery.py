@@ -54,13 +54,15 @@ FIGURE_CAPTIONS = {
     "default_decomposition": "Probability of default by the horizon with its 95% interval, split into "
                              "fundamental defaults (the entity would have failed even if every counterparty "
                              "had paid) and contagious ones (Elsinger-Lehar-Summer).",
-    "cascade_size": "Number of entities in default by the horizon, and which entities default together "
-                    "when two or more do.",
+    "cascade_size": "Left: number of entities in default by the horizon (95% intervals) and P(2 or more). "
+                    "Right: the expected loss to outside creditors each defaulter causes, with its loss "
+                    "given default.",
     "loss_exceedance": "Probability that total losses to outside creditors exceed x (log-log axes, the "
                        "same convention for every run), with its 95% Monte Carlo band, the 99% value at "
                        "risk and expected shortfall; dashed where fewer than 10 paths lie beyond x.",
     "network_map": "The financing web at the start: nodes sized by balance sheet and shaded by "
-                   "probability of default; links by kind, width by dollars committed.",
+                   "probability of default (0: pale grey); links by kind, width and label by dollars "
+                   "committed, the arrow at the middle of each link.",
 }
 
 
@@ -228,10 +230,17 @@ def _worker_render(job: dict, out_dir: str, opts: RenderOptions) -> dict:
 
 
 def _pool_context():
-    """fork where the platform has it (the workers inherit the imported matplotlib: no
-    second start-up), else the platform's default."""
+    """fork where the platform has it and this process runs no other thread (the workers
+    inherit the imported matplotlib: no second start-up); else forkserver or the platform's
+    default (forking a process with other threads can copy a held lock into the child)."""
+    import threading
+
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork") if "fork" in methods else multiprocessing.get_context()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context()
 
 
 def render_jobs(inp: ReportInputs, jobs: list[dict], out_dir: str, opts: RenderOptions,
