@@ -198,12 +198,12 @@ def scenario_comparison(runs: dict[str, dict], order: str = "severity"):
     years = [r["years"][-1] for r in runs.values()]
     by = f"by the end of {years[0]}" if len(set(years)) == 1 else "by each scenario's horizon"
     order_note = " (base first, then by severity)" if order == "severity" else ""
-    hm.set_title(f"Probability of default {by}, by entity and scenario{order_note}")
+    hm.set_title(textwrap.fill(f"PD {by}, by entity and scenario{order_note}", int(width * 11)))
     if never:
         hm.set_xlabel(textwrap.fill("No default in any scenario: " + ", ".join(never) + ".", int(width * 15)),
                       fontsize=7.5, color="#444444")
     cb = fig.colorbar(im, ax=hm, pad=0.01, aspect=20, shrink=0.9)
-    cb.set_label("PD (one scale for all cells)")
+    cb.set_label("PD (one scale)")
     percent_axis(cb.ax, top=vmax)
 
     metrics = {v: system_metrics(runs[v]) for v in names}
