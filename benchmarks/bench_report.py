@@ -145,15 +145,18 @@ def main() -> None:
         # 2. cold compile
         if not args.no_cold:
             cold: dict = {}
+            cold_cpu: dict = {}
             variants = {"before": (WARMUP_BEFORE, ROOT), "after": (WARMUP_AFTER, ROOT)}
             if args.old_src:
                 variants["old checkout"] = (WARMUP_AFTER, os.path.abspath(args.old_src))
             for name, (code, src) in variants.items():
                 cache = os.path.join(work, f"numba-cache-{name.replace(' ', '_')}")
                 cold[name] = timed(code, [], src=src, env={"NUMBA_CACHE_DIR": cache})
-                print(f"  cold compile {name:12s}: {cold[name]:6.1f} s", flush=True)
+                cold_cpu[name] = CPU["last"]
+                print(f"  cold compile {name:12s}: {cold[name]:6.1f} s wall, {cold_cpu[name]:6.1f} s CPU", flush=True)
             warm = timed(WARMUP_AFTER, [], env={"NUMBA_CACHE_DIR": os.path.join(work, "numba-cache-after")})
             out["cold_compile_seconds"] = cold
+            out["cold_compile_cpu_seconds"] = cold_cpu
             out["warm_start_seconds"] = warm
 
         # 3. who imports numba
@@ -175,6 +178,9 @@ def main() -> None:
             print("| cold numba compile (`warmup`, empty cache), s | " + " | ".join(f"{c.get(k, float('nan')):.1f}"
                                                                                   for k in cols)
                   + f" | **{c['before'] / c['after']:.2f}x** |")
+            cc = out["cold_compile_cpu_seconds"]
+            print("| its CPU time, s | " + " | ".join(f"{cc.get(k, float('nan')):.1f}" for k in cols)
+                  + f" | {cc['before'] / cc['after']:.2f}x |")
             print(f"| warm start (`warmup`, cache filled), s | | {out['warm_start_seconds']:.1f} | |")
         print(f"\nnumba imported by: {out['imports_numba']}")
         print(f"load average before: {out['load_before']}, after: {out['load_after']} ({cpus} cores)")
