@@ -1,4 +1,4 @@
-"""Commands that only read files never import numba (importing it costs ~1 s; compiling the
+"""Start-up cost. Commands that only read files never import numba (importing it costs ~1 s; compiling the
 kernels on a cold cache tens of seconds): `bubblesim --version`, `validate`, and everything
 `report` draws from results on disk. sim.engine reaches the kernels through
 sim.engine.lazy, so numba loads when a simulation first touches one."""
@@ -53,3 +53,16 @@ def test_the_kernel_proxy_imports_on_first_use():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
                           env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+def test_clearing_compiles_one_specialisation(tmp_path):
+    """Every kernel compiles once per cold start: `_solve_in_place` used to be compiled twice,
+    once for a literal k = 0 (a numba literal type) and once for int64."""
+    code = ("import numpy as np\nfrom sim.engine import clearing as C\nn = 3\n"
+            "C.clearing_vector(np.ones((n, n)), np.ones(n), 5 * np.ones(n), np.ones(n), np.ones(n), np.zeros(n),"
+            " np.zeros(n, np.bool_), np.zeros((n, n + 4)))\n"
+            "print(len(C._solve_in_place.signatures), len(C.clearing_vector.signatures))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=ROOT, NUMBA_CACHE_DIR=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "1"], proc.stdout
