@@ -27,6 +27,7 @@ from sim import (
     plots,  # noqa: E402
 )
 from sim.plots import figures as F  # noqa: E402
+from sim.plots import network as F_net  # noqa: E402
 from sim.plots.inputs import load_inputs, load_results  # noqa: E402
 
 from .conftest import ROOT, SMALL  # noqa: E402
@@ -84,11 +85,14 @@ def title(ax):
     return " ".join(ax.get_title(loc=loc) for loc in ("left", "center", "right")).strip()
 
 
-def check_common(fig, res_like, scenario="small"):
+def check_common(fig, res_like, scenario="small", single_run=True):
     assert isinstance(fig, Figure)
     axes = data_axes(fig)
     assert axes, "no data axes"
     assert any(title(ax) for ax in fig.axes), "figure has no title"
+    if single_run:  # the scenario is named in the title, not only in the small print
+        titles = [title(ax) for ax in fig.axes] + [fig._suptitle.get_text() if fig._suptitle else ""]
+        assert any(t.startswith(f"{scenario}: ") for t in titles), titles
     for ax in axes:
         assert title(ax), "every panel has a title"
         if ax.name == "rectilinear" and ax.get_xlabel() + ax.get_ylabel():
@@ -149,6 +153,9 @@ def test_pd_term_structure(res):
     ax = data_axes(fig)[0]
     lines = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
     drawn = [i for i, row in enumerate(res["pd"]) if max(row) >= F.PD_FLOOR]
+    # the y-axis is scaled to the data (no fixed 5% floor), the top above every interval
+    top_hi = max(res["pd_hi"][i][j] for i in drawn for j in range(len(res["years"])))
+    assert top_hi <= ax.get_ylim()[1] <= 1.3 * top_hi + 1e-3
     quiet = [res["entities"][i] for i in range(len(res["entities"])) if i not in drawn]
     assert len(lines) == len(drawn) >= 2
     order = sorted(drawn, key=lambda i: -res["pd"][i][-1])  # largest first
@@ -158,11 +165,35 @@ def test_pd_term_structure(res):
     bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(bands) == len(drawn), "one 95% band per entity drawn"
     assert "Cloud" in quiet  # (practically) never defaults in the small network: named, not drawn
-    note = [t.get_text() for t in ax.texts if t.get_text().startswith("PD below 0.1%")]
-    assert note and all(q in note[0] for q in quiet)
+    note = fig._bubblesim_note
+    assert "PD below 0.1%" in note and all(q in note.split("PD below 0.1%")[1] for q in quiet)
+    assert any(note.replace("\n", " ") in t.get_text().replace("\n", " ") or
+               t.get_text().replace("\n", " ") == note for a in fig.axes for t in a.texts), "note drawn"
     # series differ by line style or marker too, not by hue alone
     assert len({(str(ln.get_linestyle()), ln.get_marker()) for ln in lines}) == len(lines)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [ln.get_label() for ln in lines]
+    (legend,) = [a.get_legend() for a in fig.axes if a.get_legend() is not None]
+    assert [t.get_text() for t in legend.get_texts()] == [ln.get_label() for ln in lines]
+
+
+def test_pd_term_structure_hazard_panel(res):
+    """Right panel: annual PD of those still standing, h_y = (F_y - F_{y-1}) / (1 - F_{y-1});
+    oracle: the survival product 1 - prod(1 - h) gives back the cumulative PD."""
+    fig = plots.pd_term_structure(res)
+    hz = data_axes(fig)[1]
+    assert "standing" in title(hz)
+    h, lo, hi = F.annual_pd(res)
+    n = res["paths"]
+    for i, row in enumerate(res["pd"]):
+        prev = np.concatenate([[0.0], row[:-1]])
+        expected = (np.array(row) - prev) / (1 - prev)
+        np.testing.assert_allclose(h[i], expected, atol=1.0 / n)
+        np.testing.assert_allclose(1 - np.prod(1 - h[i]), row[-1], atol=1e-12 + len(row) / n)
+        assert np.all(lo[i] <= h[i] + 1e-12) and np.all(h[i] <= hi[i] + 1e-12)
+    drawn = sorted((i for i, row in enumerate(res["pd"]) if max(row) >= F.PD_FLOOR), key=lambda i: -res["pd"][i][-1])
+    data = [c.lines[0] for c in hz.containers]
+    assert len(data) == len(drawn)
+    for ln, i in zip(data, drawn):
+        np.testing.assert_allclose(ln.get_ydata(), h[i])
 
 
 def test_default_decomposition(res):
@@ -170,11 +201,20 @@ def test_default_decomposition(res):
     check_common(fig, res)
     ax = data_axes(fig)[0]
     fund, cont = [c for c in ax.containers if isinstance(c, BarContainer)]
-    n = len(res["entities"])
-    assert len(fund) == len(cont) == n, "one bar per entity"
+    defaulting = [e for i, e in enumerate(res["entities"]) if res["p_fundamental"][i] + res["p_contagious"][i] > 0]
+    never = [e for e in res["entities"] if e not in defaulting]
+    assert len(fund) == len(cont) == len(defaulting), "one bar per entity that defaults on some path"
     ticks = sorted(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()]), reverse=True)
     labels = [t for _, t in ticks]  # top to bottom
-    assert sorted(labels) == sorted(res["entities"])
+    assert sorted(labels) == sorted(defaulting)
+    if never:  # named in a note, not drawn as a column of "0.0%"
+        assert all(e in fig._bubblesim_note for e in never)
+    assert not any(t.get_text().startswith("0.0%") for t in ax.texts)
+    # the axis ends just above the largest interval, not at 1.45 x the largest bar
+    top_hi = max(res["pd_hi"][res["entities"].index(e)][-1] for e in defaulting)
+    assert top_hi <= ax.get_xlim()[1] <= 1.3 * top_hi + 1e-3
+    (err,) = [c for c in ax.containers if not isinstance(c, BarContainer)]  # 95% intervals of the totals
+    assert len(err.lines[2][0].get_segments()) == len(defaulting)
     totals = [res["p_fundamental"][res["entities"].index(e)] + res["p_contagious"][res["entities"].index(e)]
               for e in labels]
     assert totals == sorted(totals, reverse=True), "largest on top"
@@ -198,12 +238,18 @@ def test_cascade_size(res):
     seen = max(k for k, p in enumerate(res["cascade"]) if p > 0)
     assert kmax == min(n, seen + 1), "up to one past the largest cascade seen"
     (lb,) = [c for c in left.containers if isinstance(c, BarContainer)]
-    (rb,) = [c for c in right.containers if isinstance(c, BarContainer)]
-    assert len(lb) == kmax + 1 and len(rb) == kmax
+    assert len(lb) == kmax + 1
     np.testing.assert_allclose([r.get_height() for r in lb], res["cascade"][:kmax + 1])
-    np.testing.assert_allclose([r.get_height() for r in rb], res["p_at_least"][1:kmax + 1])
     assert sum(res["cascade"][kmax + 1:]) == 0
-    assert [t.get_text() for t in right.get_xticklabels()] == [f"{k}+" for k in range(1, kmax + 1)]
+    assert any("P(2 or more)" in t.get_text() for t in left.texts)
+    # right: not the left panel again, but the expected loss each defaulter causes, largest on top
+    (rb,) = [c for c in right.containers if isinstance(c, BarContainer)]
+    costly = sorted((i for i, v in enumerate(res["expected_loss"]) if v > 0), key=lambda i: -res["expected_loss"][i])
+    assert len(rb) == len(costly)
+    ticks = sorted(zip(right.get_yticks(), [t.get_text() for t in right.get_yticklabels()]), reverse=True)
+    assert [t for _, t in ticks] == [res["entities"][i] for i in costly]
+    np.testing.assert_allclose(sorted((r.get_width() for r in rb), reverse=True),
+                               [res["expected_loss"][i] for i in costly])
 
 
 def test_loss_exceedance(res):
@@ -225,6 +271,22 @@ def test_loss_exceedance(res):
     x = curve[0].get_xdata()
     cross = x[np.argmax(y <= 0.01)]
     assert cross == pytest.approx(res["loss_var99"], rel=0.05)
+    # log-log whatever the run (one convention across scenarios)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    # a 95% Monte Carlo band around the curve (binomial on the paths beyond x)
+    (band,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert band.get_label().startswith("95% Monte Carlo")
+    # the tail resting on fewer than 10 paths is drawn dashed, and only that tail
+    xs, ps, _ = F.loss_exceedance_points(res)
+    counts = np.rint(ps * res["paths"])
+    assert np.all(np.rint(y * res["paths"])[:-1] >= F.MIN_TAIL_PATHS)
+    tail = [ln for ln in ax.get_lines() if "fewer than" in ln.get_label()]
+    if (counts[counts > 0] < F.MIN_TAIL_PATHS).any():
+        assert len(tail) == 1 and tail[0].get_linestyle() == "--"
+    # the legend sits outside the axes, where the VaR line cannot cross it
+    fig.canvas.draw()
+    leg = ax.get_legend().get_window_extent()
+    assert leg.y1 <= ax.get_window_extent().y0 + 1
 
 
 def test_loss_exceedance_points_match_histogram():
@@ -261,6 +323,32 @@ def test_network_map(res):
         assert name in labels
     assert any(a.get_label() == "<colorbar>" for a in fig.axes)
     assert any(t.get_text().startswith("Node") for t in ax.texts)
+    # a PD of 0 is a pale neutral, not a warning colour
+    safe = [k for k, n in enumerate(order) if pd_h[n] == 0]
+    for k in safe:
+        r, g, b = nodes.get_facecolors()[k][:3]
+        assert min(r, g, b) > 0.85 and max(r, g, b) - min(r, g, b) < 0.05
+    # one arrowhead per link, at the middle of the link, not on the target node
+    heads = [p for p in ax.patches if hasattr(p, "_bubblesim_head")]
+    assert len(heads) == len(edges)
+    pos = F.network_layout(net)
+    for h in heads:
+        e = h._bubblesim_head
+        (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
+        tip = np.array(h._posA_posB[1])
+        assert np.hypot(*(tip - (x1, y1))) > 0.2 * np.hypot(x1 - x0, y1 - y0)
+    # dollar labels on the larger links
+    big = [e for e in net["edges"] if e["amount"] >= F_net.LABEL_SHARE * max(x["amount"] for x in net["edges"])]
+    money = [t.get_text() for t in ax.texts if "B" in t.get_text() and "$" in t.get_text()]
+    assert len(money) == len(big)
+    # links between the same two nodes never share a bend
+    bends = F_net.edge_bends(net["edges"])
+    seen = {}
+    for e, b in zip(net["edges"], bends):
+        key = tuple(sorted((e["source"], e["target"])))
+        signed = b if e["source"] == key[0] else -b
+        assert signed not in seen.get(key, set())
+        seen.setdefault(key, set()).add(signed)
 
 
 def test_network_layout_is_fixed(res):
@@ -296,20 +384,48 @@ def _variant(res, name, scale):
 def test_scenario_comparison(res):
     runs = {"small": res, "stressed": _variant(res, "stressed", 1.4), "calm": _variant(res, "calm", 0.5)}
     fig = plots.scenario_comparison(runs)
-    check_common(fig, res, scenario="stressed")
+    check_common(fig, res, scenario="stressed", single_run=False)
     hm = fig.axes[0]
     (im,) = hm.images
-    n = len(res["entities"])
-    assert im.get_array().shape == (n, 3)
-    assert [t.get_text() for t in hm.get_xticklabels()] == list(runs)
-    assert [t.get_text() for t in hm.get_yticklabels()] == res["entities"]
+    # no run is the base scenario: mildest first (same P(2+), so by the lab's PD)
+    order = ["calm", "small", "stressed"]
+    assert [t.get_text() for t in hm.get_xticklabels()] == order
+    ents = [e for i, e in enumerate(res["entities"]) if any(r["pd"][i][-1] > 0 for r in runs.values())]
+    never = [e for e in res["entities"] if e not in ents]
+    assert im.get_array().shape == (len(ents), 3)
+    assert [t.get_text() for t in hm.get_yticklabels()] == ents
+    assert all(e in hm.get_xlabel() for e in never), "entities that never default: a note, not a row"
     cells = [t.get_text() for t in hm.texts]
-    assert len(cells) == 3 * n and all(c.endswith("%") for c in cells)
-    assert cells[1] == f"{100 * runs['stressed']['pd'][0][-1]:.1f}%"
+    assert len(cells) == 3 * len(ents)
+    assert cells[2] == f"{100 * runs['stressed']['pd'][0][-1]:.1f}%"
+    assert "0.0%" not in cells
     # one shared scale: one image, normalised from 0
-    assert im.norm.vmin == 0.0 and im.norm.vmax >= max(r["pd"][i][-1] for r in runs.values() for i in range(n))
+    assert im.norm.vmin == 0.0 and im.norm.vmax >= max(r["pd"][i][-1] for r in runs.values()
+                                                       for i in range(len(res["entities"])))
     bars = [c for ax in fig.axes[1:] for c in ax.containers if isinstance(c, BarContainer)]
     assert len(bars) == 3 and all(len(b) == 3 for b in bars)  # P(2+), lab PD, expected loss
+    values = [t.get_text() for ax in fig.axes[1:] if ax.get_label() != "<colorbar>" for t in ax.texts]
+    assert len(values) == 3 * 3, "every bar carries its value"
+
+
+def test_scenario_comparison_base_first_and_sweep_names(res):
+    mild = _variant(res, "mild", 0.5)
+    mild["p2"] = res["p2"] / 2
+    harsh = _variant(res, "harsh", 1.5)
+    harsh["p2"] = min(1.0, res["p2"] * 2)
+    base = _variant(res, "base", 1.0)
+    long = {f"base[revenue.growth0={g},regime.enter_prob=0.1]": _variant(res, "base", 1.0 + g) for g in (0.4, 0.6)}
+    for r in long.values():
+        r["_variant"] = {"overrides": {"revenue.growth0": 1}}
+    runs = {"harsh": harsh, "base": base, "mild": mild, **long}
+    assert plots.compare.severity_order(runs)[:1] == ["base"]
+    assert plots.compare.severity_order({"harsh": harsh, "base": base, "mild": mild}) == ["base", "mild", "harsh"]
+    fig = plots.scenario_comparison(runs)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[0] == "base"
+    assert "base\ngrowth0=0.4\nenter_prob=0.1" in labels, "sweep variants: short, one override a line"
+    src = fig._bubblesim_source
+    assert "..." not in src and "paths" in src and src.count("\n") >= 0
 
 
 def test_tornado_sorted_by_swing(res):
@@ -320,7 +436,7 @@ def test_tornado_sorted_by_swing(res):
         {"param": "broken", "low_value": 5, "high_value": 9, "metric_low": None, "metric_high": 0.35, "base": 0.3},
     ]
     fig = plots.tornado(rows, metric="p2", meta=res)
-    check_common(fig, res)
+    check_common(fig, res, single_run=False)
     ax = data_axes(fig)[0]
     ticks = sorted(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()]), reverse=True)
     assert [t for _, t in ticks] == ["big", "mid", "small"], "largest swing on top; NaN rows dropped"
@@ -330,11 +446,32 @@ def test_tornado_sorted_by_swing(res):
     assert "P(2+" in ax.get_xlabel()
 
 
+def test_sweep_line_one_parameter(res):
+    """A one-parameter sweep is a line with the runs' 95% intervals as error bars."""
+    runs = [_variant(res, "base", s) for s in (0.5, 1.0, 1.5)]
+    for k, r in enumerate(runs):
+        r["p2"], r["p2_lo"], r["p2_hi"] = 0.1 * (k + 1), 0.1 * (k + 1) - 0.01, 0.1 * (k + 1) + 0.02
+    rows = [{"params": {"revenue.growth0": g}, "metric": r["p2"]} for g, r in zip((0.4, 0.6, 0.8), runs)]
+    fig = plots.sweep_figure({"rows": rows, "metric": "p2", "x": "revenue.growth0", "y": None, "runs": runs},
+                             meta=runs)
+    check_common(fig, res, scenario="base", single_run=False)
+    ax = data_axes(fig)[0]
+    (cont,) = ax.containers
+    line, _caps, (bars,) = cont.lines[0], cont.lines[1], cont.lines[2]
+    np.testing.assert_allclose(line.get_xdata(), [0.4, 0.6, 0.8])
+    np.testing.assert_allclose(line.get_ydata(), [0.1, 0.2, 0.3])
+    segs = bars.get_segments()
+    np.testing.assert_allclose([s[0][1] for s in segs], [r["p2_lo"] for r in runs])
+    np.testing.assert_allclose([s[1][1] for s in segs], [r["p2_hi"] for r in runs])
+    assert "revenue.growth0" in ax.get_xlabel() and "P(2+" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.texts] == ["10.0%", "20.0%", "30.0%"]
+
+
 def test_sweep_heatmap(res):
     rows = [{"params": {"revenue.growth0": g, "regime.enter_prob": e, "fixed": 1}, "metric": 0.1 * g + e}
             for g in (0.4, 0.6, 0.8) for e in (0.05, 0.1)]
     fig = plots.sweep_heatmap(rows, metric="p2", meta=res)
-    check_common(fig, res)
+    check_common(fig, res, single_run=False)
     ax = data_axes(fig)[0]
     (im,) = ax.images
     assert im.get_array().shape == (2, 3)

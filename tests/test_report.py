@@ -75,18 +75,73 @@ def built(tmp_path_factory):
     return {"root": root, "results": results, "out": out, "html": html, "pdf": bool(chromium)}
 
 
-def test_report_writes_figures_as_png_and_svg(built):
+def test_report_writes_each_figure_once_as_shown(built):
+    """Default: one PNG per figure, as wide as the page shows it; the embedded image is the
+    file's bytes (drawn once); no SVG, no 300 dpi copy unless asked for (--hi-res)."""
+    from sim.report.gallery import EMBED_WIDTH_PX
+
     figs = built["out"] / "figures"
     pngs = sorted(figs.rglob("*.png"))
-    svgs = sorted(figs.rglob("*.svg"))
     # 7 single-run figures for each of 2 runs, the comparison, one tornado, one sweep
-    assert len(pngs) == len(svgs) == 7 * 2 + 3
+    assert len(pngs) == 7 * 2 + 3
+    assert not list(figs.rglob("*.svg"))
+    embedded = {base64.b64decode(src.split(",", 1)[1])
+                for src in re.findall(r'<img[^>]*\ssrc="([^"]*)"', built["html"])}
+    for p in pngs:
+        data = p.read_bytes()
+        width = int.from_bytes(data[16:20], "big")
+        assert 600 <= width <= EMBED_WIDTH_PX + 1
+        assert data in embedded, f"{p.name}: the page embeds the file's own bytes"
+
+
+def test_hi_res_figure_files(built, tmp_path):
+    """--hi-res: PNG at 300 dpi and SVG; the page gets the 300 dpi PNG scaled to its width
+    (not a second drawing)."""
     from matplotlib.image import imread
 
-    for p in pngs:
-        assert imread(str(p)).shape[0] > 500
-    for s in svgs:
-        assert ET.parse(str(s)).getroot().tag.endswith("svg")
+    from sim.report.gallery import EMBED_WIDTH_PX, RenderOptions, plan_jobs, render_job
+
+    inp = load_inputs(str(built["results"]))
+    jobs, _ = plan_jobs(inp)
+    job = next(j for j in jobs if j["name"] == "cascade_size")
+    out = render_job(inp, job, str(tmp_path), RenderOptions(hi_res=True))
+    png, svg = out["files"]
+    assert png.endswith(".png") and svg.endswith(".svg")
+    assert ET.parse(svg).getroot().tag.endswith("svg")
+    h, w = imread(png).shape[:2]
+    assert w > 2000  # 300 dpi
+    assert out["item"]["width"] <= EMBED_WIDTH_PX + 1 and out["item"]["height"] < h
+    small = base64.b64decode(out["item"]["uri"].split(",", 1)[1])
+    assert int.from_bytes(small[16:20], "big") == out["item"]["width"]
+
+
+def test_parallel_rendering_is_deterministic(built, tmp_path):
+    """Figures drawn in worker processes come back in job order, byte for byte as drawn in one."""
+    from sim.report.gallery import RenderOptions, plan_jobs, render_jobs
+
+    inp = load_inputs(str(built["results"]))
+    jobs, _ = plan_jobs(inp)
+    jobs = [j for j in jobs if j["name"] in ("revenue_fan", "default_decomposition")][:3]
+    serial = render_jobs(inp, jobs, str(tmp_path / "a"), RenderOptions(workers=1))
+    pooled = render_jobs(inp, jobs, str(tmp_path / "b"), RenderOptions(workers=3))
+    assert [o["item"]["id"] for o in serial] == [o["item"]["id"] for o in pooled] == [
+        (f"{j['sub']}-" if j["sub"] else "") + j["name"] for j in jobs]
+    assert [o["item"]["uri"] for o in serial] == [o["item"]["uri"] for o in pooled]
+
+
+def test_small_probabilities_keep_their_digits(built):
+    """Text never hides 0.02% as 0.0%, and a gap that never happens is 'none', not '0.0% in 2029'."""
+    from sim.report.findings import comparison_table
+
+    res = copy.deepcopy(load_inputs(str(built["results"])).runs["small"])
+    res["p2"], res["p2_lo"], res["p2_hi"] = 0.0002, 0.00014, 0.0003
+    res["p_gap"] = [0.0] * len(res["p_gap"])
+    text = " ".join(run_findings("small", res))
+    assert "0.020% (95% interval 0.014% to 0.030%)" in text
+    assert "never faces an unfunded funding gap" in text
+    assert "0.0%" not in text
+    table = comparison_table({"small": res})
+    assert "0.020%" in table and "0.0% " not in table and ">none<" in table
 
 
 def test_report_is_self_contained(built):

@@ -157,7 +157,7 @@ def clearing_vector(liabilities, external_assets, external_liabilities, alpha, b
 
         # Defaulters pay alpha_i e_i + beta_i (receipts from solvent + from defaulters):
         # (I - diag(beta) Pi_DD^T) p_D = alpha e_D + beta * (L_SD^T 1), solvent paying pbar.
-        k = 0
+        k = np.int64(0)  # not a literal 0, which would make numba compile _solve_in_place twice
         for i in range(n):
             if defaulted[i]:
                 work[k, IDX] = i

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim._version import __version__
-from sim.engine import kernel as K
+from sim.engine.lazy import kernel as K
 from sim.engine.model import ModelArrays, lab_committed_spend
 from sim.engine.network import network_block
 from sim.engine.runner import SUMMARY_FIXED

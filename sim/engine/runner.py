@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from sim.engine import kernel as K
+from sim.engine.lazy import kernel as K
 from sim.engine.model import ModelArrays, compile_scenario, n_shocks
 
 DEFAULT_CHUNK_SIZE = 8192

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from sim.engine import kernel as K
+from sim.engine.lazy import kernel as K
 
 Z95 = 1.959963984540054
 

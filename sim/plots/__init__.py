@@ -9,7 +9,8 @@ API under the packaged style `bubblesim.mplstyle`, and takes what a notebook has
 * scenario_comparison: a batch folder (its manifest's variants), a dict of name -> any of
   the above, or a list of them;
 * tornado: a sensitivity folder or table (`bubblesim sensitivity` output) or its rows;
-* sweep_heatmap: a batch folder with a sweep, a sweep table or its rows.
+* sweep_line / sweep_heatmap (a one- / two-parameter sweep; sweep_figure picks one): a batch
+  folder with a sweep, a sweep table or its rows.
 
     from sim.plots import revenue_fan, save_figure
     fig = revenue_fan("results/base")            # or revenue_fan(results), or a dict
@@ -61,19 +62,28 @@ def tornado(rows, *args, **kwargs):
     return _compare.tornado(t["rows"], *args, **kwargs)
 
 
-@_functools.wraps(_compare.sweep_heatmap)
-def sweep_heatmap(rows, *args, **kwargs):
-    if isinstance(rows, list) and (not rows or "params" in rows[0]):
-        return _compare.sweep_heatmap(rows, *args, **kwargs)
-    t = as_table(rows, "sweep")
-    for k in ("metric", "x", "y"):
-        if t.get(k) is not None and k not in kwargs and not args:
-            kwargs[k] = t[k]
-    return _compare.sweep_heatmap(t["rows"], *args, **kwargs)
+def _sweep(fn, keys):
+    @_functools.wraps(fn)
+    def figure(rows, *args, **kwargs):
+        if isinstance(rows, list) and (not rows or "params" in rows[0]):
+            return fn(rows, *args, **kwargs)
+        t = as_table(rows, "sweep")
+        for k in keys:
+            if t.get(k) is not None and k not in kwargs and not args:
+                kwargs[k] = t[k]
+        return fn(t["rows"], *args, **kwargs)
+
+    return figure
+
+
+sweep_heatmap = _sweep(_compare.sweep_heatmap, ("metric", "x", "y"))
+sweep_line = _sweep(_compare.sweep_line, ("metric", "x"))
+sweep_figure = _compare.sweep_figure  # takes a sweep table (sim.plots.inputs), as the report does
 
 
 __all__ = [
     "SINGLE_RUN_FIGURES", "STYLE_PATH", "ReportInputs", "as_results_dict", "as_runs", "as_table", "cascade_size",
     "default_decomposition", "funding_gap", "load_inputs", "load_results", "loss_exceedance", "network_map",
-    "pd_term_structure", "revenue_fan", "save_figure", "scenario_comparison", "sweep_heatmap", "tornado",
+    "pd_term_structure", "revenue_fan", "save_figure", "scenario_comparison", "sweep_figure", "sweep_heatmap",
+    "sweep_line", "tornado",
 ]

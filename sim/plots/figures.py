@@ -1,7 +1,9 @@
 """Figures of one run, each drawn from the parsed results.json (a dict), never re-simulated.
 
-Every function takes that dict and returns a `matplotlib.figure.Figure` with a title,
-labelled axes with units and a source line; `sim.plots.save_figure` writes PNG and SVG.
+Every function takes that dict and returns a `matplotlib.figure.Figure` with a title that
+names the scenario, labelled axes with units, Monte Carlo intervals where the numbers are
+estimates, and a source line; `sim.plots.save_figure` writes PNG and SVG. The network map
+lives in `sim.plots.network`.
 """
 
 from __future__ import annotations
@@ -10,31 +12,37 @@ import math
 import textwrap
 
 import numpy as np
-from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrowPatch
+from matplotlib import patheffects
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from sim.engine.stats import bin_edges
+from sim.engine.stats import bin_edges, wilson_interval
+from sim.plots.network import network_layout, network_map
 from sim.plots.style import (
-    EDGE_STYLE,
     FAN_COLOUR,
     LINESTYLES,
     MARKERS,
-    RISK_CMAP,
     SERIES,
     SPEND_COLOUR,
     add_source,
     arr,
     fan_shades,
+    figure_title,
     finite,
     money,
     new_figure,
-    pct,
     percent_axis,
+    prob,
+    prob_ci,
     source_text,
     step_name,
     styled,
+    titled,
 )
+
+__all__ = ["SINGLE_RUN_FIGURES", "cascade_size", "default_decomposition", "funding_gap", "loss_exceedance",
+           "network_layout", "network_map", "pd_term_structure", "revenue_fan"]
+
+MIN_TAIL_PATHS = 10  # exceedance probabilities resting on fewer paths are drawn dashed and faded
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -54,9 +62,26 @@ def _year_axis(ax, res: dict) -> None:
     ax.grid(False, axis="x")
 
 
-def _fan(ax, res: dict, pct_rows: np.ndarray, label_what: str) -> list:
+def nice_top(v: float, floor: float = 0.0) -> float:
+    """An axis top 4-25% above v, on a 1-1.2-1.4-1.6-1.8-2-2.5-3-3.5-4-4.5-5-6-7-8-9 x 10^k step."""
+    v = max(float(v), floor)
+    if not math.isfinite(v) or v <= 0:
+        return 1.0
+    mag = 10 ** math.floor(math.log10(v))
+    for m in (1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0):
+        if m * mag >= v * 1.04:
+            return m * mag
+    return 10 * mag
+
+
+def _halo(colour: str = "white", width: float = 3.0) -> list:
+    return [patheffects.Stroke(linewidth=width, foreground=colour), patheffects.Normal()]
+
+
+def _fan(ax, res: dict, pct_rows: np.ndarray, label_what: str, median: bool = True) -> list:
     """Bank of England style fan: symmetric percentile bands, darkest in the middle, and the
-    median as a line. Returns the band artists (outermost first)."""
+    median as a dark line with a white halo (it stays visible on the darkest band).
+    Returns the band artists (outermost first)."""
     p = list(res.get("fan_percentiles") or [5, 10, 25, 50, 75, 90, 95])
     q = np.asarray(pct_rows, dtype=float)
     x = _step_x(res, q.shape[1])
@@ -70,17 +95,11 @@ def _fan(ax, res: dict, pct_rows: np.ndarray, label_what: str) -> list:
                                label=f"{cover:g}% band ({p[k]:g}th-{p[len(p) - 1 - k]:g}th pct)")
         poly._bubblesim_band = (p[k], p[len(p) - 1 - k])
         bands.append(poly)
-    if len(p) % 2:
+    if len(p) % 2 and median:
         mid = len(p) // 2
-        ax.plot(x, q[mid], color=_darken(FAN_COLOUR, 0.3), lw=1.8, marker="", ls="-",
-                label=f"Median {label_what}")
+        ax.plot(x, q[mid], color="#111111", lw=1.8, marker="", ls="-", label=f"Median {label_what}",
+                path_effects=_halo("white", 3.6))
     return bands
-
-
-def _darken(colour: str, k: float = 0.65):
-    import matplotlib.colors as mcolors
-
-    return tuple(c * k for c in mcolors.to_rgb(colour))
 
 
 def _interval_err(p, lo, hi) -> np.ndarray:
@@ -88,24 +107,37 @@ def _interval_err(p, lo, hi) -> np.ndarray:
     return np.vstack([np.clip(p - lo, 0, None), np.clip(hi - p, 0, None)])
 
 
+def _paths(res: dict) -> int:
+    return max(int(res.get("paths") or 1), 1)
+
+
 # ------------------------------------------------------------------------------ 1. revenue fan
 @styled
-def revenue_fan(res: dict):
+def revenue_fan(res: dict, log: bool = False):
     """The lab's annualised revenue by quarter as a fan of percentile bands, against its
-    committed (scheduled) compute spend."""
-    fig = new_figure()
+    committed (scheduled) compute spend. log=True: logarithmic $ axis (shows the lower
+    percentiles of a fan whose upper ones grow fast)."""
+    fig = new_figure(figsize=(7.0, 4.8))
     ax = fig.add_subplot()
     rev = arr(res["revenue_pct"], 2)
     _fan(ax, res, rev, "revenue")
     spend = arr(res["committed_spend"], 1)
     x = _step_x(res, spend.shape[0])
-    ax.plot(x, spend, color=SPEND_COLOUR, lw=2.0, ls="--", marker="", label="Committed compute spend (schedule)")
-    ax.set_title(f"{res['lab']}: revenue against committed compute spend")
-    ax.set_ylabel("$B per year (annualised)")
+    ax.plot(x, spend, color=SPEND_COLOUR, lw=2.0, ls="--", marker="", label="Committed compute spend (schedule)",
+            path_effects=_halo("white", 3.4))
+    ax.set_title(titled(f"{res['lab']}'s revenue against its committed compute spend", res))
+    ax.set_ylabel("$B per year (annualised" + (", log scale)" if log else ")"))
     ax.set_xlabel(f"Year (values per {step_name(res['steps_per_year'])}, annualised)")
     _year_axis(ax, res)
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", ncol=1)
+    if log:
+        ax.set_yscale("log")
+        positive = rev[rev > 0]
+        ax.set_ylim(bottom=max(float(positive.min()) * 0.8, 1e-3) if positive.size else None)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.{_decimals(v)}f}"))
+    else:
+        ax.set_ylim(0, nice_top(max(float(np.nanmax(rev)), float(np.nanmax(spend)))))
+    # below the axes: never on a line, whatever the scenario
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=7.5)
     add_source(fig, source_text(res))
     return fig
 
@@ -115,14 +147,24 @@ def revenue_fan(res: dict):
 def funding_gap(res: dict):
     """Top: fan of the lab's need for new outside funding each step. Bottom: probability of an
     unfunded gap (with its 95% interval) and of needing new funding, by year."""
-    fig = new_figure(figsize=(7.0, 6.2))
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1.25, 1])
+    fig = new_figure(figsize=(7.0, 6.6))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1.2, 1])
     step = step_name(res["steps_per_year"])
-    _fan(top, res, arr(res["need_pct"], 2), "need")
-    top.set_title(f"{res['lab']}: new outside funding needed")
+    need = arr(res["need_pct"], 2)
+    p = list(res.get("fan_percentiles") or [5, 10, 25, 50, 75, 90, 95])
+    median_zero = len(p) % 2 == 1 and not np.any(need[len(p) // 2] > 0)
+    _fan(top, res, need, "need", median=not median_zero)
+    figure_title(fig, res, f"{res['lab']}'s need for new outside funding")
+    top.set_title(f"New outside funding needed, $B per {step} (percentile bands)", pad=30)
     top.set_ylabel(f"$B per {step}")
-    top.set_ylim(bottom=0)
-    top.legend(loc="upper left")
+    top.set_ylim(0, nice_top(float(np.nanmax(need)), 1e-3))
+    handles, labels = top.get_legend_handles_labels()
+    if median_zero:
+        handles.append(top.plot([], [], color="none", label="_")[0])
+        labels.append("Median need: $0 in every quarter (most paths need none)")
+    # between the title and the panel: never on the fan
+    top.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=7.5,
+               borderaxespad=0.15)
     years = np.array(res["years"], dtype=float)
     xc = years + 0.5
     p_gap, p_need = arr(res["p_gap"], 1), arr(res["p_need"], 1)
@@ -135,12 +177,17 @@ def funding_gap(res: dict):
     bottom.set_title("Probability of a funding gap (95% interval) and of needing funding")
     bottom.set_ylabel("Probability")
     bottom.set_xlabel("Year")
-    top_b = max(0.05, float(np.nanmax(np.concatenate([p_need, err[1] + p_gap]))) * 1.3)
-    bottom.set_ylim(0, top_b)
+    top_b = nice_top(float(np.nanmax(np.concatenate([p_need, err[1] + p_gap]))) * 1.25, 0.01)
+    bottom.set_ylim(0, min(1.0, top_b) if top_b <= 1.0 else 1.05)
     percent_axis(bottom, top=top_b)
+    for xx, g, hi in zip(xc, p_gap, err[1] + p_gap):
+        if 0 < g < 0.001:  # a bar too small to see: its value
+            bottom.text(xx, hi, prob(g), ha="center", va="bottom", fontsize=6.5, color="#333333")
     handles, labels = bottom.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: ("gap" not in labels[i], "interval" in labels[i]))
-    bottom.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper right")
+    # below the panel: a probability near 100% would otherwise run under it
+    bottom.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper center",
+                  bbox_to_anchor=(0.5, -0.24), ncol=3, fontsize=7.5)
     _year_axis(bottom, res)
     add_source(fig, source_text(res))
     return fig
@@ -158,37 +205,84 @@ def series_style(i: int) -> dict:
             "mfc": "white" if (i // len(SERIES)) % 2 else SERIES[i % len(SERIES)]}
 
 
+def annual_pd(res: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Marginal (annual) probability of default, per entity and year: the share of the
+    paths on which the entity is still standing at the start of the year that default in
+    it (the annual hazard), h_y = (F_y - F_{y-1}) / (1 - F_{y-1}), with 95% Wilson intervals
+    on those paths. Returns (h, lo, hi), each (entities, years); NaN where no path is left."""
+    pd = arr(res["pd"], 2)
+    n = _paths(res)
+    prev = np.hstack([np.zeros((pd.shape[0], 1)), pd[:, :-1]])
+    alive = np.rint(n * (1.0 - prev))
+    defaults = np.clip(np.rint(n * (pd - prev)), 0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h = np.where(alive > 0, defaults / np.maximum(alive, 1), np.nan)
+    lo, hi = wilson_interval(defaults, np.maximum(alive, 1))
+    lo, hi = np.where(alive > 0, lo, np.nan), np.where(alive > 0, hi, np.nan)
+    return h, lo, hi
+
+
 @styled
 def pd_term_structure(res: dict):
-    """Cumulative probability of default by each year end, per entity, with 95% bands
-    (largest first; entities below 0.1% throughout are named in a note)."""
-    fig = new_figure(figsize=(7.0, 4.6))
-    ax = fig.add_subplot()
+    """Left: cumulative probability of default by each year end, per entity, with 95%
+    intervals (bands and error bars). Right: the annual (marginal) PD of those still
+    standing, the hazard, with 95% intervals. Largest first; entities below 0.1% throughout
+    are named in a note."""
+    fig = new_figure(figsize=(7.6, 5.8))
+    gs = fig.add_gridspec(2, 2, height_ratios=[4.5, 1.35], width_ratios=[1.15, 1])
+    ax, hz = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
+    foot = fig.add_subplot(gs[1, :])
+    foot.axis("off")
     years = np.array(res["years"], dtype=float) + 1.0  # by the end of each year
     pd, lo, hi = arr(res["pd"], 2), arr(res["pd_lo"], 2), arr(res["pd_hi"], 2)
+    h, h_lo, h_hi = annual_pd(res)
     names = list(res["entities"])
     shown = sorted((i for i in range(len(names)) if np.nanmax(pd[i]) >= PD_FLOOR), key=lambda i: -pd[i, -1])
     quiet = [names[i] for i in range(len(names)) if i not in shown]
+    widest = 0.0
     for k, i in enumerate(shown):
         st = series_style(k)
-        ax.fill_between(years, lo[i], hi[i], color=st["color"], alpha=0.18, linewidth=0)
+        ax.fill_between(years, lo[i], hi[i], color=st["color"], alpha=0.3, linewidth=0)
+        ax.errorbar(years, pd[i], yerr=_interval_err(pd[i], lo[i], hi[i]), fmt="none", ecolor=st["color"],
+                    elinewidth=1.0, capsize=2.5, zorder=3, label="_nolegend_")
         ax.plot(years, pd[i], color=st["color"], ls=st["ls"], marker=st["marker"], mfc=st["mfc"],
-                mec=st["color"], label=f"{names[i]} ({pct(pd[i, -1])} by {int(years[-1]) - 1})")
-    ax.set_title("Cumulative probability of default by year end (shaded: 95% interval)")
+                mec=st["color"], label=f"{names[i]} ({prob(pd[i, -1])} by {int(years[-1]) - 1})")
+        widest = max(widest, float(np.nanmax(hi[i] - lo[i])))
+        ok = np.isfinite(h[i])
+        hz.errorbar(years[ok], h[i][ok], yerr=_interval_err(h[i][ok], h_lo[i][ok], h_hi[i][ok]), color=st["color"],
+                    ls=st["ls"], marker=st["marker"], mfc=st["mfc"], mec=st["color"], elinewidth=1.0, capsize=2.5,
+                    label="_nolegend_")
+    figure_title(fig, res, "probability of default by year")
+    ax.set_title("Cumulative PD by year end")
     ax.set_ylabel("Probability of default (cumulative)")
     ax.set_xlabel("Year end")
-    ax.set_xticks(years, [str(int(y) - 1) for y in years])
-    ax.set_xlim(years[0] - 0.3, years[-1] + 0.3)
-    top = max(0.05, float(np.nanmax(hi[shown])) * 1.08) if shown else 0.05
-    ax.set_ylim(0, top)
+    hz.set_title("Annual PD if still standing")
+    hz.set_ylabel("P(default in the year | none before)")
+    hz.set_xlabel("Year")
+    for a in (ax, hz):
+        a.set_xticks(years, [str(int(y) - 1) for y in years])
+        a.set_xlim(years[0] - 0.4, years[-1] + 0.4)
+        if len(years) > 6:
+            a.tick_params(axis="x", labelrotation=45)
+    top = nice_top(float(np.nanmax(hi[shown])), 1e-3) if shown else 0.01
+    ax.set_ylim(0, min(top, 1.0))
     percent_axis(ax, top=top)
+    top_h = nice_top(float(np.nanmax(h_hi[shown])), 1e-3) if shown else 0.01
+    hz.set_ylim(0, min(top_h, 1.0))
+    percent_axis(hz, top=top_h)
     if shown:
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), title="Entity (PD by horizon)",
-                  title_fontsize=8)
+        foot.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=min(3, len(shown)),
+                    title="Entity (PD by the horizon)", title_fontsize=8, fontsize=7.5)
+    notes = []
+    if shown:
+        notes.append(f"95% intervals: shaded bands and error bars, at most {100 * widest:.2g} percentage points "
+                     f"wide with {_paths(res):,} paths (where not visible, narrower than the markers). Right: "
+                     "the hazard, P(default in the year | no default before), of each entity.")
     if quiet:
-        note = "PD below 0.1% in every year: " + ", ".join(quiet)
-        ax.text(0.0, -0.16, textwrap.fill(note, 110), transform=ax.transAxes, fontsize=7, color="#333333",
-                va="top")
+        notes.append("PD below 0.1% in every year: " + ", ".join(quiet) + ".")
+    foot.text(0.0, 0.0, textwrap.fill(" ".join(notes), 118), transform=foot.transAxes, fontsize=7,
+              color="#333333", va="bottom", ha="left", in_layout=False)
+    fig._bubblesim_note = " ".join(notes)
     add_source(fig, source_text(res))
     return fig
 
@@ -197,33 +291,51 @@ def pd_term_structure(res: dict):
 @styled
 def default_decomposition(res: dict):
     """Probability of default by the horizon per entity, split into fundamental defaults and
-    contagious ones (Elsinger-Lehar-Summer): stacked horizontal bars, largest total on top."""
+    contagious ones (Elsinger-Lehar-Summer): stacked horizontal bars with the 95% interval of
+    the total, largest on top. Entities that never default are named in a note, not drawn
+    as a column of zeros; small PDs are printed with the digits they need."""
     fund, cont = arr(res["p_fundamental"], 1), arr(res["p_contagious"], 1)
     names = list(res["entities"])
-    fig = new_figure(figsize=(7.0, 1.9 + 0.34 * len(names)))
+    pd_lo, pd_hi = arr(res["pd_lo"], 2)[:, -1], arr(res["pd_hi"], 2)[:, -1]
+    total = fund + cont
+    drawn = sorted((i for i in range(len(names)) if total[i] > 0), key=lambda i: (-total[i], i))
+    never = [names[i] for i in range(len(names)) if total[i] <= 0]
+    fig = new_figure(figsize=(7.0, 2.3 + 0.36 * max(len(drawn), 1)))
     ax = fig.add_subplot()
-    order = sorted(range(len(names)), key=lambda i: (-(fund[i] + cont[i]), i))
-    y = np.arange(len(order))[::-1]
-    f, c = fund[order], cont[order]
+    y = np.arange(len(drawn))[::-1]
+    f, c = fund[drawn], cont[drawn]
     ax.barh(y, f, height=0.64, color=FAN_COLOUR, edgecolor="#1a1a1a", label="Fundamental default")
     ax.barh(y, c, height=0.64, left=f, color="#E69F00", edgecolor="#1a1a1a", hatch="///",
             label="Contagious default (caused by the network)")
-    top = max(0.05, float(np.max(f + c)) * 1.45) if len(y) else 1.0
-    for k in range(len(order)):
-        total = f[k] + c[k]
-        share = f" ({100 * c[k] / total:.0f}% contagious)" if total > 0 and c[k] > 0 else ""
-        ax.text(total + top * 0.01, y[k], pct(total) + share, ha="left", va="center", fontsize=7.5)
-    ax.set_yticks(y, [names[i] for i in order])
+    if drawn:
+        t = f + c
+        ax.errorbar(t, y, xerr=_interval_err(t, pd_lo[drawn], pd_hi[drawn]), fmt="none", ecolor="#1a1a1a",
+                    elinewidth=1.0, capsize=3, label="95% interval of the total")
+    top = nice_top(float(np.max(pd_hi[drawn])), 1e-3) if drawn else 0.01
+    for k, i in enumerate(drawn):
+        share = f" ({100 * c[k] / total[i]:.0f}% contagious)" if c[k] > 0 else ""
+        ax.text(max(pd_hi[i], total[i]) + top * 0.015, y[k], prob(total[i]) + share, ha="left", va="center",
+                fontsize=7.5, clip_on=False)
+    ax.set_yticks(y, [names[i] for i in drawn])
     ax.tick_params(axis="y", length=0)
     ax.grid(True, axis="x")
     ax.grid(False, axis="y")
     years = res["years"]
-    ax.set_title(f"Default by the end of {years[-1]}: fundamental or contagious")
+    ax.set_title(titled(f"default by the end of {years[-1]}, fundamental or contagious", res))
     ax.set_xlabel("Probability of default by the horizon")
     ax.set_ylabel("Entity")
     ax.set_xlim(0, top)
+    ax.set_ylim(-0.6, max(len(drawn), 1) - 0.4)
     percent_axis(ax, "x", top=top)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 if len(drawn) > 3 else -0.3), ncol=3, fontsize=7.5)
+    if never:
+        note = f"No default in any of the {_paths(res):,} paths: " + ", ".join(never) + "."
+        # bottom right: the bars are sorted, so the smallest (shortest) sit there
+        ax.text(0.99, 0.03, textwrap.fill(note, 60), transform=ax.transAxes, fontsize=7, color="#333333",
+                va="bottom", ha="right", bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#CCCCCC", "lw": 0.6})
+        fig._bubblesim_note = note
+    if not drawn:
+        ax.text(0.5, 0.5, "No entity defaults on any path", transform=ax.transAxes, ha="center")
     add_source(fig, source_text(res))
     return fig
 
@@ -238,44 +350,56 @@ def cascade_range(res: dict) -> int:
 
 @styled
 def cascade_size(res: dict):
-    """Distribution of the number of defaulted entities by the horizon, and P(k or more)."""
-    fig = new_figure(figsize=(7.0, 4.0))
-    left, right = fig.subplots(1, 2)
+    """Left: distribution of the number of defaulted entities by the horizon, each bar with
+    its 95% interval and P(2+) with its interval. Right: what the defaults cost, the expected
+    loss to outside creditors caused by each entity's default (with its loss given default)."""
+    fig = new_figure(figsize=(7.6, 4.4))
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.1])
     kmax = cascade_range(res)
     n = len(res["cascade"]) - 1
-    cascade, atleast = arr(res["cascade"], 1)[:kmax + 1], arr(res["p_at_least"], 1)[:kmax + 1]
+    paths = _paths(res)
+    cascade = arr(res["cascade"], 1)[:kmax + 1]
     k = np.arange(kmax + 1)
-    left.bar(k, cascade, width=0.7, color=FAN_COLOUR, edgecolor="#1a1a1a")
-    for kk, p in zip(k, cascade):
+    c_lo, c_hi = wilson_interval(np.rint(cascade * paths), paths)
+    left.bar(k, cascade, width=0.7, color=FAN_COLOUR, edgecolor="#1a1a1a",
+             yerr=_interval_err(cascade, c_lo, c_hi), error_kw={"ecolor": "#1a1a1a", "capsize": 2.5,
+                                                                "elinewidth": 0.9})
+    top_l = nice_top(float(max(cascade.max(), np.max(c_hi))) * 1.12, 0.01)
+    for kk, p, hi in zip(k, cascade, c_hi):
         if p > 0:
-            left.text(kk, p, pct(p), ha="center", va="bottom", fontsize=7)
-    left.set_title("Number of defaults by the horizon")
+            left.text(kk, max(p, hi) + top_l * 0.01, prob(p), ha="center", va="bottom", fontsize=7)
+    figure_title(fig, res, "how many default, and what it costs")
+    left.set_title("Entities in default by the horizon")
     note = f" (none had more than {kmax - 1} of {n})" if kmax < n else ""
     left.set_xlabel(f"Entities in default, k{note}")
     left.set_ylabel("Probability, P(exactly k)")
     left.set_xticks(k)
-    top_l = max(0.05, float(cascade.max()) * 1.15)
-    left.set_ylim(0, top_l)
+    left.set_ylim(0, min(top_l, 1.1))  # probabilities: room for the labels, never a 120% axis
+    left.set_yticks([t for t in left.get_yticks() if 0 <= t <= 1.0 + 1e-9])
     percent_axis(left, top=top_l)
-    kr = k[1:]
-    right.bar(kr, atleast[1:], width=0.7, color="#E69F00", edgecolor="#1a1a1a", hatch="///")
-    tops = atleast[1:].copy()
-    has_ci = kmax >= 2 and all(finite(res.get(key)) for key in ("p2", "p2_lo", "p2_hi"))
-    if has_ci:
-        right.errorbar([2], [res["p2"]], yerr=[[res["p2"] - res["p2_lo"]], [res["p2_hi"] - res["p2"]]],
-                       fmt="none", ecolor="#1a1a1a", capsize=4, lw=1.1, label="95% interval of P(2+)")
-        tops[1] = max(tops[1], res["p2_hi"])
-        right.legend(loc="upper right")
-    for kk, p, t in zip(kr, atleast[1:], tops):
-        if p > 0:
-            right.text(kk, t, pct(p), ha="center", va="bottom", fontsize=7)
-    right.set_title("Cascades: k or more defaults")
-    right.set_xlabel("At least k entities in default")
-    right.set_ylabel("Probability, P(k or more)")
-    right.set_xticks(kr, [f"{v}+" for v in kr])
-    top_r = max(0.05, float(tops.max()) * 1.25) if len(kr) else 1.0
-    right.set_ylim(0, top_r)
-    percent_axis(right, top=top_r)
+    if all(finite(res.get(key)) for key in ("p2", "p2_lo", "p2_hi")):
+        left.text(0.98, 0.97, f"P(2 or more) = {prob_ci(res['p2'], res['p2_lo'], res['p2_hi'])}\n"
+                  "(bars: 95% intervals)", transform=left.transAxes, ha="right", va="top", fontsize=7.5,
+                  bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#BBBBBB", "lw": 0.6})
+    el = arr(res.get("expected_loss") or [0.0] * n, 1)
+    lgd = res.get("lgd") or [None] * n
+    names = list(res["entities"])
+    costly = sorted((i for i in range(len(names)) if el[i] > 0), key=lambda i: -el[i])
+    yy = np.arange(len(costly))[::-1]
+    right.barh(yy, el[costly], height=0.5 if len(costly) > 2 else 0.35, color="#E69F00", edgecolor="#1a1a1a", hatch="///")
+    top_r = nice_top(float(el[costly].max()) * 1.35, 0.01) if costly else 1.0
+    for y0, i in zip(yy, costly):
+        txt = money(el[i]) + (f", LGD {100 * lgd[i]:.0f}%" if finite(lgd[i]) else "")
+        right.text(el[i] + top_r * 0.015, y0, txt, ha="left", va="center", fontsize=7)
+    right.set_yticks(yy, [names[i] for i in costly])
+    right.tick_params(axis="y", length=0)
+    right.grid(True, axis="x")
+    right.grid(False, axis="y")
+    right.set_xlim(0, top_r)
+    right.set_title("Expected loss caused, by defaulter")
+    right.set_xlabel("Loss to outside creditors, $B (mean over all paths)")
+    if not costly:
+        right.text(0.5, 0.5, "No loss to outside creditors", transform=right.transAxes, ha="center")
     add_source(fig, source_text(res))
     return fig
 
@@ -302,53 +426,64 @@ def loss_exceedance_points(res: dict) -> tuple[np.ndarray, np.ndarray, float]:
     return x, p, p_any
 
 
+def _decade_limits(lo: float, hi: float) -> tuple[float, float]:
+    return 10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi))
+
+
 @styled
 def loss_exceedance(res: dict):
-    """P(total loss to outside creditors > x), with VaR99 and ES99 marked."""
-    fig = new_figure()
+    """P(total loss to outside creditors > x) on log-log axes (the same convention for every
+    run), with its 95% Monte Carlo band (Wilson interval on the number of paths beyond x),
+    the part resting on fewer than 10 paths dashed and faded, and VaR99 / ES99 marked."""
+    fig = new_figure(figsize=(7.0, 5.0))
     ax = fig.add_subplot()
     x, p, p_any = loss_exceedance_points(res)
     var, es = res.get("loss_var99"), res.get("loss_es99")
+    n = _paths(res)
+    floor = 0.5 / n
     if x.size:
         ok = p > 0
         xs, ps = x[ok], p[ok]
-        ax.step(xs, ps, where="post", color=FAN_COLOUR, lw=1.8, marker="",
-                label="P(loss > x), from the run's histogram")
-        ax.set_yscale("log")
-        floor = 0.5 / max(int(res.get("paths") or 1), 1)
-        ax.set_ylim(max(floor, float(ps.min()) * 0.5), min(1.0, float(ps.max()) * 2.0))
+        counts = np.rint(ps * n)
+        lo, hi = wilson_interval(counts, n)
+        ax.fill_between(xs, np.maximum(lo, floor), hi, step="post", color=FAN_COLOUR, alpha=0.22, lw=0,
+                        label="95% Monte Carlo band")
+        solid = counts >= MIN_TAIL_PATHS
+        cut = int(np.argmin(solid)) if not solid.all() else len(xs)  # counts fall along x: one cut
+        ax.step(xs[:cut + 1] if cut < len(xs) else xs, ps[:cut + 1] if cut < len(xs) else ps, where="post",
+                color=FAN_COLOUR, lw=1.8, marker="", label="P(loss > x), from the run's histogram")
+        if cut < len(xs):
+            ax.step(xs[cut:], ps[cut:], where="post", color=FAN_COLOUR, lw=1.4, ls="--", alpha=0.5, marker="",
+                    label=f"the same, resting on fewer than {MIN_TAIL_PATHS} paths")
         lo_x, hi_x = float(xs[0]), float(x[-1])
         if finite(es):
             hi_x = max(hi_x, es)
-        if hi_x / max(lo_x, 1e-12) > 20:
-            ax.set_xscale("log")
-            ax.set_xlim(lo_x / 1.5, hi_x * 1.5)
-            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.{_decimals(v)}f}"))
-            ax.xaxis.set_minor_formatter(NullFormatter())
-            scale = ", log scale"
-        else:
-            pad = 0.06 * (hi_x - lo_x + 1e-9)
-            ax.set_xlim(max(0.0, lo_x - pad), hi_x + pad)
-            scale = ""
+        ax.set_xlim(*_decade_limits(lo_x, hi_x))
+        ax.set_ylim(_decade_limits(floor, 1.0)[0], 1.0)
     else:
-        scale = ""
+        ax.set_xlim(1e-3, 1e3)
+        ax.set_ylim(_decade_limits(floor, 1.0)[0], 1.0)
         ax.text(0.5, 0.5, "No path lost money for outside creditors", transform=ax.transAxes, ha="center")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.{_decimals(v)}f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.axhline(0.01, color="#555555", lw=0.8, ls=":", marker="")
-    ax.text(1.0, 0.01, "1% ", transform=ax.get_yaxis_transform(), ha="right", va="bottom", fontsize=7,
+    ax.text(0.0, 0.01, " 1%", transform=ax.get_yaxis_transform(), ha="left", va="bottom", fontsize=7,
             color="#555555")
     if finite(var) and var > 0:
         ax.axvline(var, color=SPEND_COLOUR, ls="--", lw=1.4, marker="", label=f"VaR 99% = {money(var)}")
     if finite(es) and es > 0:
         ax.axvline(es, color="#000000", ls="-.", lw=1.4, marker="", label=f"ES 99% = {money(es)}")
     mean = res.get("loss_mean")
-    ax.set_title("Losses to outside creditors: exceedance curve")
-    ax.set_xlabel(f"Total loss to outside creditors by the horizon, x ($B{scale})")
+    ax.set_title(titled("losses to outside creditors, exceedance curve", res))
+    ax.set_xlabel("Total loss to outside creditors by the horizon, x ($B, log scale)")
     ax.set_ylabel("Probability, P(loss > x) (log scale)")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.{_decimals(100 * v)}f}%"))
     ax.grid(True, which="major", axis="both")
-    extra = f"P(any loss) = {pct(p_any)}" + (f"; mean loss {money(mean)}" if finite(mean) else "")
-    ax.legend(loc="lower left", title=extra, title_fontsize=8, alignment="left")
+    extra = f"P(any loss) = {prob(p_any)}" + (f"; mean loss {money(mean)}" if finite(mean) else "")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, title=extra, title_fontsize=8, fontsize=7.5)
     add_source(fig, source_text(res))
     return fig
 
@@ -356,145 +491,6 @@ def loss_exceedance(res: dict):
 def _decimals(v: float) -> int:
     """Decimals to print a 1-2-5 tick value without trailing noise."""
     return 0 if v >= 1 or v <= 0 else min(6, int(math.ceil(-math.log10(v) - 1e-9)))
-
-
-# ------------------------------------------------------------------------------ 7. network map
-KIND_ORDER = {"lab": 0, "cloud": 1, "chipmaker": 2, "neocloud": 3, "investor": 4, "other": 5}
-
-
-def network_layout(network: dict) -> dict[str, tuple[float, float]]:
-    """Deterministic positions: the lab in the centre, the others on a circle ordered by
-    kind then name (so the picture does not move between runs or with the numbers)."""
-    lab = network.get("lab")
-    names = [e["name"] for e in network["entities"]]
-    kinds = {e["name"]: e.get("kind", "other") for e in network["entities"]}
-    others = sorted((n for n in names if n != lab), key=lambda n: (KIND_ORDER.get(kinds[n], 9), n))
-    pos = {}
-    if lab in names:
-        pos[lab] = (0.0, 0.0)
-    m = len(others)
-    for k, n in enumerate(others):
-        a = math.pi / 2 - 2 * math.pi * k / max(m, 1)
-        pos[n] = (round(math.cos(a), 12), round(math.sin(a), 12))
-    return pos
-
-
-@styled
-def network_map(res: dict, network: dict | None = None):
-    """The circular web: nodes sized by balance sheet and coloured by PD by the horizon;
-    directed edges with width by $ committed and colour and dash by kind."""
-    import matplotlib.colors as mcolors
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.ticker import PercentFormatter
-
-    network = network or res.get("network")
-    if not network or not network.get("entities"):
-        raise ValueError("results have no 'network' block (re-run with this bubblesim version)")
-    fig = new_figure(figsize=(7.2, 7.0))
-    gs = fig.add_gridspec(2, 1, height_ratios=[6, 1])
-    ax = fig.add_subplot(gs[0])
-    leg_ax = fig.add_subplot(gs[1])
-    leg_ax.axis("off")
-    ax.set_aspect("equal")
-    ax.axis("off")
-    pos = network_layout(network)
-    names = list(res.get("entities") or [])
-    pd_h = {n: float(arr(res["pd"], 2)[i, -1]) for i, n in enumerate(names)} if names else {}
-    cmap = colormaps[RISK_CMAP]
-    vmax = max(0.05, max(pd_h.values(), default=0.0))
-    vmax = min(1.0, math.ceil(vmax * 10) / 10)
-    norm = mcolors.Normalize(0.0, vmax)
-    sizes = {e["name"]: max(float(e.get("size") or 0.0), 0.0) for e in network["entities"]}
-    smax = max(sizes.values(), default=1.0) or 1.0
-    # marker radius in points: area proportional to balance-sheet size (with a floor to stay visible)
-    radius = {n: max(7.0, 34.0 * math.sqrt(s / smax)) for n, s in sizes.items()}
-
-    edges = [e for e in network.get("edges", []) if e["source"] in pos and e["target"] in pos]
-    amax = max((float(e["amount"]) for e in edges), default=1.0) or 1.0
-
-    def width(a):
-        return 0.7 + 6.3 * math.sqrt(max(a, 0.0) / amax)
-
-    pair_count: dict = {}
-    for e in sorted(edges, key=lambda e: -float(e["amount"])):
-        key = (e["source"], e["target"])
-        k = pair_count.get(key, 0)
-        pair_count[key] = k + 1
-        colour, ls = EDGE_STYLE.get(e["kind"], EDGE_STYLE["other"])
-        lw = width(float(e["amount"]))
-        rad = 0.2 + 0.16 * k
-        head_w = 5.0 + 1.6 * lw  # points
-        head_l = 1.1 * head_w
-        common = {"connectionstyle": f"arc3,rad={rad}", "shrinkA": radius[e["source"]] + 1, "zorder": 2}
-        # the body, dashed by kind, stops under the head; the head is a separate solid triangle
-        # (a dashed or thick outline would deform it)
-        body = FancyArrowPatch(pos[e["source"]], pos[e["target"]], arrowstyle="-", lw=lw, color=colour,
-                               linestyle=ls, alpha=0.9, capstyle="butt", shrinkB=radius[e["target"]] + 0.8 * head_l,
-                               **common)
-        head = FancyArrowPatch(pos[e["source"]], pos[e["target"]],
-                               arrowstyle=f"simple,head_length={head_l},head_width={head_w},tail_width=0.01",
-                               mutation_scale=1.0, lw=0, color=colour, alpha=0.95,
-                               shrinkB=radius[e["target"]] + 1, **common)
-        body._bubblesim_edge = e
-        ax.add_patch(body)
-        ax.add_patch(head)
-
-    order = list(pos)
-    xs = [pos[n][0] for n in order]
-    ys = [pos[n][1] for n in order]
-    colours = [cmap(norm(pd_h.get(n, 0.0))) for n in order]
-    sc = ax.scatter(xs, ys, s=[(2 * radius[n]) ** 2 for n in order], c=colours, edgecolors="#1a1a1a",
-                    linewidths=1.0, zorder=3, marker="o")
-    sc._bubblesim_nodes = order
-    for n in order:
-        x, y = pos[n]
-        label = f"{n}\nPD {pct(pd_h[n])}" if n in pd_h else n
-        if (x, y) == (0.0, 0.0):
-            ax.annotate(label, (x, y), xytext=(0, -(radius[n] + 4)), textcoords="offset points", ha="center",
-                        va="top", fontsize=8, fontweight="bold", zorder=4,
-                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
-        else:
-            ax.annotate(label, (x, y), xytext=(x * (radius[n] + 5), y * (radius[n] + 5)),
-                        textcoords="offset points",
-                        ha="center" if abs(x) < 0.3 else ("left" if x > 0 else "right"),
-                        va="center" if abs(y) < 0.3 else ("bottom" if y > 0 else "top"), fontsize=8, zorder=4)
-    ax.set_xlim(min(xs) - 0.62, max(xs) + 0.62)
-    ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
-
-    cb = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.5, pad=0.01, aspect=22)
-    cb.set_label(f"Node colour: probability of default by the end of {res['years'][-1]}")
-    cb.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-    kinds = sorted({e["kind"] for e in edges}, key=lambda k: list(EDGE_STYLE).index(k) if k in EDGE_STYLE else 99)
-    handles = [Line2D([], [], color=EDGE_STYLE.get(k, EDGE_STYLE["other"])[0],
-                      ls=EDGE_STYLE.get(k, EDGE_STYLE["other"])[1], lw=2.2, label=_kind_label(k)) for k in kinds]
-    for a in _nice_amounts(amax):
-        handles.append(Line2D([], [], color="#7F7F7F", lw=width(a), label=f"${a:,.0f}B committed"))
-    leg_ax.legend(handles=handles, loc="center", ncol=2, fontsize=7.5, handlelength=3.0,
-               title="Links: arrows run payer to payee, investor to investee, holder to issuer,\n"
-                     "lender to borrower; width: $B committed over the horizon",
-               title_fontsize=7.5)
-    ax.set_title("The financing web: who owes and owns what")
-    ax.text(0.0, 1.0, "Node area: equity value + outside debt at the start",
-            transform=ax.transAxes, fontsize=7.5, color="#333333", va="top")
-    add_source(fig, source_text(res))
-    return fig
-
-
-def _kind_label(kind: str) -> str:
-    return {"compute": "Compute contract", "chips": "Chip purchase contract", "investment": "Investment commitment",
-            "stake": "Equity stake (at start value)", "loan": "Loan"}.get(kind, f"{kind.capitalize()} contract")
-
-
-def _nice_amounts(amax: float) -> list[float]:
-    if amax <= 0:
-        return []
-    top = 10 ** math.floor(math.log10(amax))
-    for m in (5, 2, 1):
-        if m * top <= amax:
-            top = m * top
-            break
-    return [v for v in (top / 10, top) if v > 0]
 
 
 SINGLE_RUN_FIGURES = {

@@ -28,7 +28,10 @@ LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)),
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 HATCHES = ["", "///", "...", "xxx", "\\\\\\", "ooo", "---", "+++"]
 SEQUENTIAL = "cividis"  # monotone in lightness: readable in grey and for colour-blind readers
-RISK_CMAP = "cividis_r"  # probabilities of default: light = safe, dark = risky (also in grey)
+# probabilities of default: a PD of 0 is a pale neutral grey (not a warning colour), rising to
+# dark blue; monotone in lightness, so it reads in grey and for colour-blind readers
+RISK_CMAP = mcolors.LinearSegmentedColormap.from_list(
+    "bubblesim_risk", ["#EDEDED", "#C6DBEF", "#6BAED6", "#2171B5", "#08306B"])
 FAN_COLOUR = "#0072B2"
 SPEND_COLOUR = "#D55E00"
 EDGE_STYLE = {  # network map: colour and dash per link kind (dash keeps kinds apart in grey)
@@ -109,13 +112,13 @@ def source_text(runs, names: list[str] | None = None) -> str:
         scen = f"scenario {r.get('scenario', '?')}" + (f" ({h})" if h else "")
         return (f"Source: bubblesim {version} Monte Carlo; {scen}, seed {r.get('seed', '?')}, "
                 f"{int(r.get('paths') or 0):,} paths; {date}")
-    names = ", ".join(str(n) for n in names) if names else ", ".join(str(r.get("scenario", "?")) for r in runs)
+    names = ", ".join(str(n) for n in names) if names else ", ".join(dict.fromkeys(str(r.get("scenario", "?"))
+                                                                                   for r in runs))
     seeds = sorted({r.get("seed") for r in runs}, key=str)
     seed_txt = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(str(s) for s in seeds)
     paths = sorted({int(r.get("paths") or 0) for r in runs})
     path_txt = f"{paths[0]:,} paths each" if len(paths) == 1 else f"{paths[0]:,}-{paths[-1]:,} paths"
-    text = f"Source: bubblesim {version} Monte Carlo; scenarios {names}; {seed_txt}; {path_txt}; {date}"
-    return text if len(text) < 170 else text[:165] + "..."
+    return f"Source: bubblesim {version} Monte Carlo; scenarios {names}; {seed_txt}; {path_txt}; {date}"
 
 
 def _package_version() -> str:
@@ -125,20 +128,56 @@ def _package_version() -> str:
 
 
 def add_source(fig: Figure, text: str) -> None:
-    """The small-print source line at the bottom left of the figure."""
+    """The small-print source line at the bottom left of the figure, wrapped to the figure's
+    width (never cut)."""
+    import textwrap
+
     fig.get_layout_engine().set(h_pad=0.06)
-    fig.supxlabel(text, x=0.01, ha="left", fontsize=SOURCE_FONTSIZE, color="#555555", fontweight="normal")
-    fig._bubblesim_source = text  # for tests
+    width = max(60, int(fig.get_figwidth() * 72 / (SOURCE_FONTSIZE * 0.56)) - 4)  # characters per line
+    drawn = textwrap.fill(text, width)
+    fig.supxlabel(drawn, x=0.01, ha="left", fontsize=SOURCE_FONTSIZE, color="#555555", fontweight="normal",
+                  multialignment="left")
+    fig._bubblesim_source = drawn  # for tests
+
+
+def run_label(res: dict) -> str:
+    """The name a run goes by in titles: its batch variant's name, else its scenario's."""
+    return str((res.get("_variant") or {}).get("name") or res.get("scenario") or "run")
+
+
+def titled(text: str, res: dict, width: int = 66) -> str:
+    """A figure title that names the scenario: 'base: <text>' (wrapped at `width` characters,
+    so a long scenario name does not push it off the figure)."""
+    import textwrap
+
+    return textwrap.fill(f"{run_label(res)}: {text}", width)
+
+
+def figure_title(fig: Figure, res: dict, text: str) -> None:
+    """The title of a figure with several panels, naming the scenario (left, above the panels)."""
+    fig.suptitle(titled(text, res), x=0.01, ha="left", fontsize=11, fontweight="bold")
 
 
 def percent_axis(ax, axis: str = "y", decimals: int | None = None, top: float | None = None) -> None:
-    """Probability axis shown in percent (whole percents when the axis reaches `top` >= 10%)."""
-    from matplotlib.ticker import PercentFormatter
+    """Probability axis shown in percent, each tick with the decimals it needs (2.5%, not a
+    rounded 2%; 10%, not 10.0%). `decimals` fixes them instead; `top` is accepted for
+    compatibility and no longer needed."""
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-    if decimals is None and top is not None:
-        decimals = 0 if top >= 0.1 else (1 if top >= 0.01 else None)
-    fmt = PercentFormatter(xmax=1.0, decimals=decimals)
+    if decimals is not None:
+        fmt = PercentFormatter(xmax=1.0, decimals=decimals)
+    else:
+        fmt = FuncFormatter(lambda v, _: percent_tick(v))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+
+
+def percent_tick(v: float) -> str:
+    """A tick value in percent without rounding it away or trailing zeros: 0.025 -> '2.5%'."""
+    x = 100 * v
+    for d in range(0, 6):
+        if abs(round(x, d) - x) < 1e-9 * max(1.0, abs(x)):
+            return f"{x:.{d}f}%"
+    return f"{x:.6g}%"
 
 
 def pct(p, digits: int = 1) -> str:
@@ -147,9 +186,41 @@ def pct(p, digits: int = 1) -> str:
     return f"{100 * p:.{digits}f}%"
 
 
+def prob_decimals(*ps) -> int:
+    """Decimals of a percentage that keep two significant digits of the smallest positive
+    value below 0.1% (so 0.0002 reads 0.020%, not 0.0%), one decimal otherwise."""
+    small = [p for p in ps if p is not None and math.isfinite(p) and 0 < p < 0.001]
+    if not small:
+        return 1
+    return min(6, 1 - math.floor(math.log10(100 * min(small))))
+
+
+def prob(p, *others) -> str:
+    """A probability in percent that never hides a small one: '19.1%', '0.021%', '0%' (none).
+    `others` (e.g. the ends of its interval) share the decimals."""
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    if p == 0:
+        return "0%"
+    return f"{100 * p:.{prob_decimals(p, *others)}f}%"
+
+
+def prob_ci(p, lo, hi) -> str:
+    """'0.021% [0.014%, 0.030%]': the estimate and its interval with the same decimals."""
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    d = prob_decimals(p, lo, hi)
+    f = (lambda v: "0%" if v == 0 else f"{100 * v:.{d}f}%")
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return f(p)
+    return f"{f(p)} [{f(lo)}, {f(hi)}]"
+
+
 def money(x) -> str:
     if x is None or not math.isfinite(x):
         return "n/a"
+    if 0 < abs(x) < 0.005:
+        return "<$0.01B" if x > 0 else ">-$0.01B"
     if abs(x) >= 100:
         return f"${x:,.0f}B"
     if abs(x) >= 10:
@@ -168,6 +239,22 @@ def text_colour_on(rgba) -> str:
     return "black" if lum > 0.45 else "white"
 
 
+def _metadata(fmt: str):
+    return {"png": {"Software": f"bubblesim {_package_version()} (matplotlib)"},
+            "svg": {"Date": None, "Creator": f"bubblesim {_package_version()} (matplotlib)"},
+            "pdf": {"CreationDate": None, "ModDate": None}}.get(fmt)
+
+
+def png_bytes(fig: Figure, dpi: float) -> bytes:
+    """The figure as PNG bytes at `dpi` (no timestamp: the same results give the same bytes)."""
+    import io
+
+    buf = io.BytesIO()
+    with matplotlib.style.context(STYLE_PATH):
+        fig.savefig(buf, format="png", dpi=dpi, metadata=_metadata("png"))
+    return buf.getvalue()
+
+
 def save_figure(fig: Figure, out_dir: str, name: str, formats=("png", "svg"), dpi: int = 300) -> list[str]:
     """Write `name.png` (300 dpi) and `name.svg` to out_dir; return the paths.
 
@@ -177,11 +264,8 @@ def save_figure(fig: Figure, out_dir: str, name: str, formats=("png", "svg"), dp
     with matplotlib.style.context(STYLE_PATH):
         for fmt in formats:
             path = os.path.join(out_dir, f"{name}.{fmt}")
-            meta = {"png": {"Software": f"bubblesim {_package_version()} (matplotlib)"},
-                    "svg": {"Date": None, "Creator": f"bubblesim {_package_version()} (matplotlib)"},
-                    "pdf": {"CreationDate": None, "ModDate": None}}.get(fmt)
             tmp = path + ".tmp"
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta)
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt))
             os.replace(tmp, path)
             paths.append(path)
     return paths

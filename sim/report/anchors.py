@@ -96,9 +96,9 @@ def anchors_html(results_dir: str) -> str:
     if terms:
         try:
             from sim.plots.anchors import pd_vs_market
-            from sim.report.gallery import _png_data_uri
+            from sim.report.gallery import png_data_uri
 
-            uri = _png_data_uri(pd_vs_market([[float("nan") if v is None else v for v in r] for r in terms]))
+            uri = png_data_uri(pd_vs_market([[float("nan") if v is None else v for v in r] for r in terms]))
             out.append(f'<figure><img src="{uri}" alt="Model default probabilities beside CDS-implied and '
                        'historical bands, per partner"><figcaption>The model\u2019s cumulative default '
                        "probability (base, 95% interval) beside the risk-neutral probability implied by the "

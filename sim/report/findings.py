@@ -6,7 +6,7 @@ import html
 import math
 import re
 
-from sim.plots.style import pct
+from sim.plots.style import pct, prob, prob_decimals
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -27,15 +27,23 @@ def _finite(x) -> bool:
 def _money(x) -> str:
     if not _finite(x):
         return "n/a"
-    return f"${x:,.0f}B" if abs(x) >= 100 else f"${x:,.1f}B"
+    if abs(x) >= 100:
+        return f"${x:,.0f}B"
+    return f"${x:,.1f}B" if abs(x) >= 1 or x == 0 else f"${x:,.2f}B"
 
 
-def _ci(p, lo, hi, digits: int = 1) -> str:
+def _ci(p, lo, hi) -> str:
+    """'0.021% (95% interval 0.014% to 0.030%)': small probabilities keep their digits."""
     if not _finite(p):
         return "n/a"
     if _finite(lo) and _finite(hi):
-        return f"{pct(p, digits)} (95% interval {pct(lo, digits)} to {pct(hi, digits)})"
-    return pct(p, digits)
+        d = prob_decimals(p, lo, hi)
+
+        def f(v):
+            return "0%" if v == 0 else f"{100 * v:.{d}f}%"
+
+        return f"{f(p)} (95% interval {f(lo)} to {f(hi)})"
+    return prob(p)
 
 
 # ------------------------------------------------------------------------------ findings
@@ -68,20 +76,23 @@ def run_findings(name: str, res: dict) -> list[str]:
         sh, k = max(shares)
         if k != i and sh > 0.5:
             out.append(f"<b>{esc(ents[k])}</b> is the clearest contagion victim: {pct(sh, 0)} of its "
-                       f"defaults (PD {pct(pd[k])}) happen because others fail first.")
+                       f"defaults (PD {prob(pd[k])}) happen because others fail first.")
     safe = [ents[k] for k in range(len(ents)) if _finite(pd[k]) and pd[k] < 0.001]
     if safe:
         out.append("Below 0.1% probability of default by the horizon: " + ", ".join(f"<b>{esc(e)}</b>" for e in safe)
                    + ".")
     lab = res["lab"]
     gap = res.get("p_gap") or []
-    if gap and any(_finite(g) for g in gap):
+    if gap and any(_finite(g) for g in gap) and max(g for g in gap if _finite(g)) <= 0:
+        out.append(f"The lab (<b>{esc(lab)}</b>) never faces an unfunded funding gap: none on any of the "
+                   f"{int(res.get('paths') or 0):,} paths.")
+    elif gap and any(_finite(g) for g in gap):
         k = max(range(len(gap)), key=lambda j: gap[j] if _finite(gap[j]) else -1)
         need = res.get("p_need") or [None] * len(gap)
         s = (f"The lab (<b>{esc(lab)}</b>) is most likely to face an unfunded funding gap in {years[k]}: "
              f"{_ci(gap[k], res['p_gap_lo'][k], res['p_gap_hi'][k])}")
         if _finite(need[k]):
-            s += f"; it needs new outside funding that year with probability {pct(need[k])}"
+            s += f"; it needs new outside funding that year with probability {prob(need[k])}"
         if _finite((res.get("mean_need") or [None] * len(gap))[k]):
             s += f" (mean need {_money(res['mean_need'][k])})"
         out.append(s + ".")
@@ -119,8 +130,8 @@ def comparison_findings(runs: dict) -> list[str]:
     p2 = {n: r.get("p2") for n, r in runs.items() if _finite(r.get("p2"))}
     if p2:
         lo, hi = min(p2, key=p2.get), max(p2, key=p2.get)
-        out.append(f"Across the {len(runs)} runs, P(2+ defaults) ranges from {pct(p2[lo])} (<b>{esc(lo)}</b>) "
-                   f"to {pct(p2[hi])} (<b>{esc(hi)}</b>).")
+        out.append(f"Across the {len(runs)} runs, P(2+ defaults) ranges from {prob(p2[lo])} (<b>{esc(lo)}</b>) "
+                   f"to {prob(p2[hi])} (<b>{esc(hi)}</b>).")
     lab_pd = {}
     for n, r in runs.items():
         if r["lab"] in r["entities"]:
@@ -131,7 +142,7 @@ def comparison_findings(runs: dict) -> list[str]:
         hi = max(lab_pd, key=lab_pd.get)
         lo = min(lab_pd, key=lab_pd.get)
         out.append(f"The lab's probability of default by the horizon is highest in <b>{esc(hi)}</b> "
-                   f"({pct(lab_pd[hi])}) and lowest in <b>{esc(lo)}</b> ({pct(lab_pd[lo])}).")
+                   f"({prob(lab_pd[hi])}) and lowest in <b>{esc(lo)}</b> ({prob(lab_pd[lo])}).")
     return out
 
 
@@ -147,7 +158,7 @@ def sensitivity_findings(tables: list[dict]) -> list[str]:
         label, unit = metric_label(t["metric"])
 
         def f(v, unit=unit):
-            return pct(v) if unit == "probability" else (_money(v) if unit == "$B" else f"{v:.3g}")
+            return prob(v) if unit == "probability" else (_money(v) if unit == "$B" else f"{v:.3g}")
 
         out.append(f"{esc(label)} is most sensitive to <b>{esc(r['param'])}</b>: it moves from "
                    f"{f(r['metric_low'])} to {f(r['metric_high'])} as the parameter goes from "
@@ -174,8 +185,8 @@ def comparison_table(runs: dict) -> str:
             esc(name), esc(r.get("scenario")), f"{int(r.get('paths') or 0):,}", esc(r.get("seed")),
             _cell_ci(r.get("p2"), r.get("p2_lo"), r.get("p2_hi")),
             _cell_ci(pd[lab_i], r["pd_lo"][lab_i][-1], r["pd_hi"][lab_i][-1]),
-            f"{esc(ents[top])} ({pct(pd[top])})",
-            f"{pct(gap[gk])} in {r['years'][gk]}" if gk is not None and _finite(gap[gk]) else "n/a",
+            f"{esc(ents[top])} ({prob(pd[top])})",
+            _peak_gap(gap, gk, r["years"]),
             _money(r.get("loss_mean")), _money(r.get("loss_var99")), _money(r.get("loss_es99")),
         ]
         if same:
@@ -185,13 +196,26 @@ def comparison_table(runs: dict) -> str:
             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
 
 
+def _peak_gap(gap, k, years) -> str:
+    """'28.4% in 2028', '0.013% in 2029', or 'none' when no path has a gap."""
+    if k is None or not _finite(gap[k]):
+        return "n/a"
+    if gap[k] <= 0:
+        return "none"
+    return f"{prob(gap[k])} in {years[k]}"
+
+
 def _cell_ci(p, lo, hi) -> str:
     if not _finite(p):
         return "n/a"
-    s = pct(p)
-    if _finite(lo) and _finite(hi):
-        s += f' <span class="ci">[{pct(lo)}, {pct(hi)}]</span>'
-    return s
+    if not (_finite(lo) and _finite(hi)):
+        return prob(p)
+    d = prob_decimals(p, lo, hi)
+
+    def f(v):
+        return "0%" if v == 0 else f"{100 * v:.{d}f}%"
+
+    return f'{f(p)} <span class="ci">[{f(lo)}, {f(hi)}]</span>'
 
 
 def entity_table(res: dict) -> str:
@@ -200,8 +224,9 @@ def entity_table(res: dict) -> str:
     rows = []
     for i, e in enumerate(res["entities"]):
         lgd = (res.get("lgd") or [None] * len(res["entities"]))[i]
-        cells = [esc(e), pct(res["pd"][i][-1], 2), f"{pct(res['pd_lo'][i][-1], 2)} to {pct(res['pd_hi'][i][-1], 2)}",
-                 pct(res["p_fundamental"][i], 2), pct(res["p_contagious"][i], 2),
+        p, lo, hi = res["pd"][i][-1], res["pd_lo"][i][-1], res["pd_hi"][i][-1]
+        cells = [esc(e), prob(p, lo, hi), f"{prob(lo, p, hi)} to {prob(hi, p, lo)}",
+                 prob(res["p_fundamental"][i]), prob(res["p_contagious"][i]),
                  pct(lgd, 0) if _finite(lgd) else "-", _money(res["expected_loss"][i]),
                  _money(res["lost_backlog"][i])]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")

@@ -22,6 +22,7 @@ from typing import Callable
 
 from sim._version import __version__
 from sim.plots import inputs as _inputs
+from sim.plots.compare import severity_order
 from sim.report.anchors import TITLE as anchors_title
 from sim.report.anchors import anchors_html, flows_table
 from sim.report.browser import html_to_pdf
@@ -78,15 +79,19 @@ summary { cursor: pointer; font-weight: bold; }
 
 
 def build_report(results_dir: str, out_dir: str, *, pdf: bool = False, gallery_only: bool = False,
+                 hi_res: bool = False, workers: int | None = None, legacy: bool = False,
                  log: Callable[[str], None] | None = None) -> dict:
-    """Write figures (PNG + SVG) to out_dir/figures and out_dir/report.html (+ report.pdf).
+    """Write the figures to out_dir/figures and out_dir/report.html (+ report.pdf).
 
-    Returns {"html": path or None, "pdf": path or None, "figures": [paths]}."""
+    Figures are drawn in `workers` processes (default: one per core), once each, as PNG at
+    the resolution the page shows them; hi_res=True also writes PNG at 300 dpi and SVG (the
+    gallery always does). legacy=True is the old serial path (for benchmarks/bench_report.py).
+    Returns {"html": path or None, "pdf": path or None, "figures": [paths], "errors": [...]}."""
     from sim.report import gallery
 
     log = log or (lambda m: None)
     if gallery_only:
-        files = gallery.write_gallery(results_dir, out_dir, log=log)
+        files = gallery.write_gallery(results_dir, out_dir, log=log, workers=workers)
         return {"html": None, "pdf": None, "figures": files, "errors": []}
     inp = _inputs.load_inputs(results_dir)
     if inp.extra:
@@ -94,7 +99,7 @@ def build_report(results_dir: str, out_dir: str, *, pdf: bool = False, gallery_o
             + ", ".join(inp.extra))
     fig_dir = os.path.join(out_dir, "figures")
     made = gallery.render_all(inp, fig_dir, embed=True, log=log, max_run_sections=MAX_RUN_SECTIONS,
-                              max_compared=MAX_COMPARED)
+                              max_compared=MAX_COMPARED, hi_res=hi_res, workers=workers, legacy=legacy)
     result = {"html": None, "pdf": None, "figures": made["files"], "errors": made["errors"]}
     html_text = render_html(inp, made)
     os.makedirs(out_dir, exist_ok=True)
@@ -153,7 +158,10 @@ def render_html(inp, made: dict) -> str:
 
     # comparison
     section("comparison", "Comparison of runs" if len(runs) > 1 else "Summary table")
-    parts.append(comparison_table(runs))
+    parts.append(comparison_table({n: runs[n] for n in severity_order(runs)} if len(runs) > 1 else runs))
+    if len(runs) > 1:
+        parts.append('<p class="note">Runs in the table and the comparison figure: the base scenario first, then '
+                     "from the mildest to the most severe (by P(2+ defaults)).</p>")
     for item in made["items"]:
         if item["group"] == "comparison":
             parts.append(_figure_html(item))
