@@ -193,16 +193,30 @@ def test_tornado_sorted_signs_crn_and_files(make_scenario, tmp_path):
 
 def test_paired_swing_se_matches_seed_to_seed_spread(make_scenario):
     """The paired standard error is an honest error: across independent seeds, the swing
-    varies by about that much (not just 'small')."""
+    varies by about that much (not just 'small').
+
+    With k independent seeds, (k - 1) s^2 / sigma^2 is chi-square with k - 1 degrees of
+    freedom (s the seed-to-seed standard deviation of the swing, sigma its true standard
+    error, estimated by the root mean square of the reported ones). The bounds are the
+    0.05% and 99.95% points, so a correct error fails 1 time in 1,000; with 30 seeds they
+    are about (0.61, 1.44), so a standard error understated or overstated 2x fails always
+    (chi-square probability of a ratio beyond 2: < 1e-9). Small runs (600 paths in 20
+    chunks of 30) keep it fast."""
+    from scipy.stats import chi2
+
     s = make_scenario(SMALL)
+    k = 30
     swings, ses = [], []
-    for seed in range(10):
-        t = sensitivity(s, ["revenue.growth0"], defaults=False, metric="lab_pd", paths=2000, seed=100 + seed,
-                        chunk_size=100)
+    for seed in range(k):
+        t = sensitivity(s, ["revenue.growth0"], defaults=False, metric="lab_pd", paths=600, seed=100 + seed,
+                        chunk_size=30)
+        assert t["rows"][0]["swing_se_method"] == "paired"
         swings.append(t["rows"][0]["swing"])
         ses.append(t["rows"][0]["swing_se"])
     ratio = np.std(swings, ddof=1) / np.sqrt(np.mean(np.square(ses)))
-    assert 0.45 < ratio < 1.9, ratio  # 10 seeds: the sd estimate itself is within ~+-45% (95%)
+    lo, hi = (math.sqrt(chi2.ppf(q, k - 1) / (k - 1)) for q in (0.0005, 0.9995))
+    assert 0.55 < lo and hi < 1.5  # the band is tight enough to catch a 2x error
+    assert lo < ratio < hi, (ratio, lo, hi)
 
 
 def test_default_parameter_list_skips_zero_values(make_scenario):
