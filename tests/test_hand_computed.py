@@ -160,7 +160,7 @@ def test_builder_survives_just_above_its_threshold():
 # --------------------------------------------------------------------------------------
 # Yearly steps. Lab: no cash, revenue 4, a bullet of 10 due in 2026 (rate 0), no network
 # obligations. Holder: cash 5, debt 10 (rate 0, always rolled over, recovery 0.3), holds 20%
-# of the lab, book equity 19. Partner: cash 0.5, debt 2 at 10% all due in 2026 (never
+# of the lab, book equity 18.5. Partner: cash 0.5, debt 2 at 10% all due in 2026 (never
 # rolled), owes the holder 1 in 2026 (cost ratio 0 for the holder).
 #
 # Step 0:
@@ -171,12 +171,13 @@ def test_builder_survives_just_above_its_threshold():
 #        0.5, a fraction 0.5 / 3.2 = 0.15625; outside creditors get 2.2 * 0.15625 = 0.34375,
 #        lose 1.85625 (no debt left); exposure 2.2. Fundamental: nobody owes it anything.
 #   Holder: receives 1 * 0.15625; its principal rolls over; cash 5.15625, debt 10.
-#        After the lab's default its book equity is 19 + 0.15625 - 20 = -0.84375 -> solvency
-#        default. Contagious: with everything paid (cash 6) and no stake written off by
-#        others, 19 + 1 + (0 - 20) + 20 = 20 >= 0.
+#        After the lab's default its book equity is 18.5 + 0.15625 - 20 = -1.34375 -> solvency
+#        default. Contagious: with everything paid (cash 6) and the stake written off by
+#        others added back, 18.5 + 1 + (0 - 20) + 20 = 19.5 >= 0 (without adding it back:
+#        -0.5, which would wrongly make it fundamental).
 #        loss (1 - 0.3) * (10 - 5.15625) = 3.390625; exposure 10.
 HOLDER = {"name": "Holder", "cash": 5.0, "debt": 10.0, "rate": 0.0, "refi_prob": ALWAYS, "recovery": 0.3,
-          "book_equity": 19.0}
+          "book_equity": 18.5}
 PARTNER = {"name": "Partner", "cash": 0.5, "debt": 2.0, "rate": 0.1, "maturities": {"2026": 2.0}}
 STAKE_LAB = {"name": "Lab", "kind": "lab", "cash": 0.0, "debt": 10.0, "rate": 0.0,
              "maturities": {"2026": 10.0}, "solvency_default": False}
