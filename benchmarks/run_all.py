@@ -358,6 +358,21 @@ def like_for_like_s4(rows):
     return rows
 
 
+def recheck_summary(R2):
+    """The like-for-like figures of another run (sections 1, 3, 4), for a re-check block."""
+    s1, s3 = R2["s1"], like_for_like_s3(R2["s3"], R2["s1"])
+    out = {"date": R2["machine"]["date"], "commit": R2["machine"]["commit"], "quick": R2["config"]["quick"],
+           "load_before": R2["machine"]["load_before"][0], "load_after": R2["load_after"][0],
+           "paths": s1["paths"], "engine_t1": s1["t1"]["ns"], "engine_t2": s1["t2"]["ns"],
+           "numpy_t1": s3["numpy_t1"], "numpy_t2": s3["numpy_t2"], "twin_t1": s3["twin_t1"],
+           "twin_paths": s3["twin_paths"], "speedup_vs_numpy_t1": s3["speedup_vs_numpy_t1"],
+           "speedup_vs_numpy_t2": s3["speedup_vs_numpy_t2"], "speedup_vs_twin_t1": s3["speedup_vs_twin_t1"]}
+    if "s4" in R2:
+        out["clear_vs_linprog"] = [(c["n"], c["case"], c["linprog_us"] / c["api_us"])
+                                   for c in like_for_like_s4(R2["s4"])]
+    return out
+
+
 def clearing_network(n, stress, seed=0):
     """A random interbank-style network: each entity owes ~min(n-1, 6) others, plus outside
     creditors. calm: outside assets cover 1.5x obligations; stress: a quarter of the
@@ -564,6 +579,23 @@ def write_report(path, R, cfg):
         lin = ps[-1]["ns"] / ps[1]["ns"] if len(ps) > 1 else float("nan")
         add(f"| cost linear in paths | ns/path-step at {fmt(ps[-1]['paths'])} paths / at {fmt(ps[1]['paths'])}: "
             f"{lin:.2f} | {goal(lin < 1.15)} |")
+    add("")
+    if "recheck" in R:
+        c = R["recheck"]
+        add("")
+        add(f"**Re-check, like for like** (`run_all.py{' --quick' if c['quick'] else ''} --only 1 2 3 4`, "
+            f"{c['date']}, commit {c['commit']}; "
+            + (f"the machine was **loaded** by other work, load average {c['load_before']:.1f} before / "
+               f"{c['load_after']:.1f} after, so absolute times are slower and noisier than above"
+               if max(c["load_before"], c["load_after"]) > 1.5 else
+               f"load average {c['load_before']:.1f} before / {c['load_after']:.1f} after")
+            + f"; ratios are within one run): engine {fmt(c['engine_t1'])} / "
+            f"{fmt(c['engine_t2'])} ns/path-step on 1 / 2 threads ({fmt(c['paths'])} paths); numpy-vectorised "
+            f"{fmt(c['numpy_t1'])} / {fmt(c['numpy_t2'])}, so the engine is {c['speedup_vs_numpy_t1']:.1f}x "
+            f"(1 vs 1) and {c['speedup_vs_numpy_t2']:.1f}x (2 vs 2) faster; the twin {fmt(c['twin_t1'])} "
+            f"({c['twin_paths']} paths), {c['speedup_vs_twin_t1']:,.0f}x (1 vs 1)"
+            + ("; `clear()` vs linprog: " + ", ".join(f"{x[2]:.1f}x" for x in c["clear_vs_linprog"])
+               + " (same networks as section 4, in order)" if c.get("clear_vs_linprog") else "") + ".")
     add("")
     add("What limits the engine, and why the ~100 ns goal is out of reach without changing results, is in "
         "section 7 (profile) and the closing note.")
@@ -860,6 +892,9 @@ def main():
     ap.add_argument("--only", nargs="*", default=None,
                     help="sections to run (0-7); 1-3 always run (the report needs them)")
     ap.add_argument("--no-baseline", action="store_true", help="skip section 0 (needs git)")
+    ap.add_argument("--recheck-json", default=None,
+                    help="with --from-json: a later (e.g. --quick) run's results.json whose like-for-like "
+                         "ratios are shown beside the report's, as a re-check")
     ap.add_argument("--from-json", default=None,
                     help="measure nothing: re-render the report from a results.json (ratios recomputed like "
                          "for like from its raw timings)")
@@ -875,6 +910,10 @@ def main():
             like_for_like_s4(R["s4"])
         R["rerendered"] = {"date": datetime.datetime.now().isoformat(timespec="minutes"),
                            "from": os.path.basename(args.from_json)}
+        if args.recheck_json:
+            with open(args.recheck_json) as f:
+                R2 = json.load(f)
+            R["recheck"] = recheck_summary(R2)
         write_report(args.out, R, R["config"])
         if os.path.abspath(args.from_json) == os.path.join(os.path.dirname(os.path.abspath(args.out)),
                                                            "results.json"):
