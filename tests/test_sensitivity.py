@@ -193,16 +193,31 @@ def test_tornado_sorted_signs_crn_and_files(make_scenario, tmp_path):
 
 def test_paired_swing_se_matches_seed_to_seed_spread(make_scenario):
     """The paired standard error is an honest error: across independent seeds, the swing
-    varies by about that much (not just 'small')."""
+    varies by about that much (not just 'small').
+
+    With k independent seeds, (k - 1) s^2 / sigma^2 is chi-square with k - 1 degrees of
+    freedom (s the seed-to-seed standard deviation of the swing, sigma its true standard
+    error, estimated by the root mean square of the reported ones). The bounds are the 0.1%
+    and 99.9% points: with 40 seeds about (0.67, 1.36), so a correct error fails 1 time in
+    500, and one understated or overstated 2x passes with probability about 0.2% (the old
+    10-seed band (0.45, 1.9) let a 2x understatement pass about half the time). Small runs
+    (600 paths in 20 chunks of 30) keep it fast.
+    """
+    from scipy.stats import chi2
+
     s = make_scenario(SMALL)
+    k = 40
     swings, ses = [], []
-    for seed in range(10):
-        t = sensitivity(s, ["revenue.growth0"], defaults=False, metric="lab_pd", paths=2000, seed=100 + seed,
-                        chunk_size=100)
+    for seed in range(k):
+        t = sensitivity(s, ["revenue.growth0"], defaults=False, metric="lab_pd", paths=600, seed=100 + seed,
+                        chunk_size=30)
+        assert t["rows"][0]["swing_se_method"] == "paired"
         swings.append(t["rows"][0]["swing"])
         ses.append(t["rows"][0]["swing_se"])
     ratio = np.std(swings, ddof=1) / np.sqrt(np.mean(np.square(ses)))
-    assert 0.45 < ratio < 1.9, ratio  # 10 seeds: the sd estimate itself is within ~+-45% (95%)
+    lo, hi = (math.sqrt(chi2.ppf(q, k - 1) / (k - 1)) for q in (0.001, 0.999))
+    assert chi2.cdf((hi / 2) ** 2 * (k - 1), k - 1) < 0.005  # a 2x understated error passes < 0.5%
+    assert lo < ratio < hi, (ratio, lo, hi)
 
 
 def test_default_parameter_list_skips_zero_values(make_scenario):
