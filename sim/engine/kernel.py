@@ -59,6 +59,7 @@ FLOW_NAMES = ("revenue", "opex", "compute_paid", "debt_service", "equity_raised"
               "other", "cash_change", "burn", "funding_need")
 
 LIQUIDITY, SOLVENCY = 1, 2
+FORCED = 0  # default kind of an entity forced to default (ModelArrays.force_step; never contagious)
 
 # Equity marks: how `Derived.pow_group` tells the step to value an entity other than the lab.
 _NO_MARKET_EQUITY = -1  # market_equity is 0: the mark is 0 whatever the sentiment
@@ -384,6 +385,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     opex_share, cash0, debt0, rate, amort, bullet = M.opex_share, M.cash0, M.debt0, M.rate, M.amort, M.bullet
     refi_logit, ocf0, ocf_loading, market_equity = M.refi_logit, M.ocf0, M.ocf_loading, M.market_equity
     book0, solvency_on, alpha, beta = M.book0, M.solvency_on, M.alpha, M.beta
+    force_step = M.force_step
     c_payer, c_payee, c_amount, c_cost = M.c_payer, M.c_payee, M.c_amount, M.c_cost
     c_relet_share, c_relet_discount, c_relet_delay = M.c_relet_share, M.c_relet_discount, M.c_relet_delay
     c_remaining, c_capex, recovery = M.c_remaining, M.c_capex, M.recovery
@@ -633,6 +635,9 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 if alive[i] and dflt[i]:
                     new[i] = True
                     r_default_kind[i] = LIQUIDITY
+                elif alive[i] and force_step[i] == t:  # systemic importance: forced default
+                    new[i] = True
+                    r_default_kind[i] = FORCED
             for _wave in range(n + 1):
                 any_new = False
                 for i in range(n):
@@ -666,7 +671,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                                  + (stake_value(share, alive, equity, st_ptr, st_col, i) - stake0[i])
                                  + loan_position(l_lender, l_borrower, l_amount, loan_out, i) + stake_lost[i])
                             fundamental = w < 0.0
-                        r_contagious[i] = not fundamental
+                        r_contagious[i] = not fundamental and r_default_kind[i] != FORCED
 
                 # then record each default and pass its consequences to the network
                 for i in range(n):
