@@ -97,6 +97,9 @@ class ModelArrays(NamedTuple):
     # systemic importance (sim.studies.importance): the step at which each entity is forced
     # to default, -1 never (what `compile_scenario` sets; `with_forced_default` changes one)
     force_step: np.ndarray  # (n,) int
+    # importance sampling (sim.engine.rare): the change of measure of the shocks, laid out as
+    # kernel.TILT_* (4 + n values); empty: plain Monte Carlo (what `compile_scenario` sets)
+    tilt: np.ndarray
     # switches (benchmarks)
     clearing_on: bool = True  # False: everyone pays in full, no clearing (the no-clearing floor)
 
@@ -263,7 +266,7 @@ def compile_scenario(scenario) -> ModelArrays:
         l_amount=np.array([float(x["amount"]) for x in loans]),
         l_rate=np.array([float(x["rate"]) for x in loans]),
         l_maturity=ivec([step_of(x["maturity"], start_year, spy) for x in loans]),
-        force_step=np.full(n, -1, np.int64),
+        force_step=np.full(n, -1, np.int64), tilt=np.zeros(0),
     )
 
 
