@@ -63,6 +63,9 @@ def cmd_run(args) -> int:
     if refusal:
         print(f"bubblesim: {refusal}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    rare_targets = _check_rare(args, scenario)
+    if rare_targets is None:
+        return EXIT_BAD_INPUT
     show = _progress_printer(scenario.name, not args.quiet and sys.stderr.isatty())
     if args.target_se is None and args.max_paths is not None:
         print("bubblesim: --max-paths needs --target-se", file=sys.stderr)
@@ -79,9 +82,6 @@ def cmd_run(args) -> int:
     else:
         results = run(scenario, paths=args.paths, seed=args.seed, threads=args.threads,
                       chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, progress=show)
-    rare_targets = _check_rare(args, scenario)
-    if rare_targets is None:
-        return EXIT_BAD_INPUT
     written = results.write(out)
     if rare_targets:
         written += _run_rare(args, scenario, results, out, rare_targets)
@@ -113,7 +113,7 @@ def _check_rare(args, scenario):
 
 def _run_rare(args, scenario, results, out, targets) -> list[str]:
     """Importance-sampling runs for each target; write rare.json / rare_pd_by_year.csv; print the small PDs."""
-    from sim.engine.rare import DEFAULT_PILOT_PATHS, best_small_pds, rare_run, write_rare
+    from sim.engine.rare import DEFAULT_PILOT_PATHS, MIN_ESS, best_small_pds, rare_run, write_rare
 
     runs = []
     for t in targets:
@@ -131,9 +131,12 @@ def _run_rare(args, scenario, results, out, targets) -> list[str]:
         for e, b in best.items():
             print(f"  {e}: PD {b['pd']:.3g} (se {b['se']:.2g}; 95% {b['lo']:.3g} to {b['hi']:.3g}) by importance "
                   f"sampling towards {b['target']}, where {results.paths:,} plain paths saw none")
-        zero = [e for i, e in enumerate(results.entities) if hits[i] == 0 and e not in best]
-        if zero:
-            print("  no default even under the tilts (not resolved): " + ", ".join(zero))
+        for i, e in enumerate(results.entities):
+            if hits[i] == 0 and e not in best:
+                seen = max((r["hits"][i][-1], r["ess_event"][i], r["target"]) for r in runs)
+                why = (f"effective sample size {seen[1]:.1f} < {MIN_ESS:g} on {seen[0]:,} tilted defaults "
+                       f"towards {seen[2]}" if seen[0] else "no default on any tilted path")
+                print(f"  {e}: not resolved ({why})")
     return files
 
 

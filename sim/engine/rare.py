@@ -19,9 +19,12 @@ check of the estimates on the event.
 The tilt is chosen by multilevel cross-entropy (Rubinstein and Kroese, "The Cross-Entropy
 Method", 2004): pilot rounds of `pilot_paths` paths each under the current tilt; the elite
 is the paths whose score reaches min(target level, the (1 - rho) quantile of the scores);
-the next tilt is the w-weighted elite mean of each shifted normal's per-path mean (the
-Gaussian mean's maximum-likelihood update) and the elite share of steps whose regime
-uniform is below p_enter (the Bernoulli update); it stops once the level is the target's.
+the next tilt is the elite mean of each shifted normal's per-path mean (the Gaussian
+mean's maximum-likelihood update) and the elite share of steps whose regime uniform is
+below p_enter (the Bernoulli update), unweighted while the level is below the target's (a
+likelihood-ratio-weighted mean over 28 steps of shocks is dominated by a few paths and
+stalls), weighted by w once the level is the target's, for FINAL_ROUNDS rounds (the
+fixed point of the cross-entropy update at the target level), which end the pilot.
 Targets and their scores:
 
 * ``revenue<K``: the lab's annualised revenue at the horizon below K ($B/yr); score
@@ -61,6 +64,8 @@ HIT = 1e9  # score of a path on which the target event happened
 DEFAULT_PILOT_PATHS = 4000
 DEFAULT_ROUNDS = 12
 RHO = 0.1
+MIN_ESS = 30.0  # effective sample size on an event below which an IS estimate is not reported as resolved
+FINAL_ROUNDS = 3  # weighted rounds at the target level (the cross-entropy fixed point)
 
 
 def parse_target(spec: str, names: list[str]) -> tuple[str, object]:
@@ -136,12 +141,16 @@ def cross_entropy_tilt(M, target, seed: int, *, pilot_paths: int = DEFAULT_PILOT
     tilt = plain_tilt(M)
     log = []
     base = 3 + 2 * n
+    at_level = 0
     for r in range(rounds):
         feats = pilot(M._replace(tilt=tilt), seed, r, pilot_paths)
         score, hit, level = score_and_hit(feats, target, n)
-        gamma = min(level, float(np.quantile(score, 1.0 - rho)))
+        gamma = level if at_level else min(level, float(np.quantile(score, 1.0 - rho)))
         elite = score >= gamma
-        w = np.exp(feats[:, 0]) * elite
+        # below the target level, the plain elite mean under the current tilt (it always moves
+        # on: with 28 steps of shocks the likelihood ratios of the elite are too uneven to
+        # weight them); at the target level, the weighted (proper cross-entropy) update
+        w = (np.exp(feats[:, 0]) if gamma >= level else np.ones(len(score))) * elite
         log.append({"round": r, "level": gamma, "reached": bool(gamma >= level), "hits": int(hit.sum()),
                     "elite": int(elite.sum()), "tilt": tilt.tolist()})
         if w.sum() <= 0.0:
@@ -153,7 +162,8 @@ def cross_entropy_tilt(M, target, seed: int, *, pilot_paths: int = DEFAULT_PILOT
                 v = min(max(v, M.p_enter), 0.95)  # never less likely than plain, never certain
             new[c] = v
         tilt = new
-        if gamma >= level:
+        at_level += gamma >= level  # once reached, the level stays the target's
+        if at_level >= FINAL_ROUNDS:
             break
     return tilt, log
 
@@ -258,14 +268,15 @@ def write_rare(out_dir: str, runs: list[dict]) -> list[str]:
     return [pj, pc]
 
 
-def best_small_pds(runs: list[dict], plain_hits) -> dict[str, dict]:
+def best_small_pds(runs: list[dict], plain_hits, min_ess: float = MIN_ESS) -> dict[str, dict]:
     """For each entity no plain path saw default (plain_hits[i] == 0), the IS estimate by the
-    horizon with the smallest relative se among `runs` that saw it default: {entity:
-    {"pd", "se", "lo", "hi", "target", "hits"}}."""
+    horizon with the smallest relative se among `runs` whose effective sample size on that
+    default is at least `min_ess` (below it the weights are too uneven for the estimate or
+    its se to be trusted): {entity: {"pd", "se", "lo", "hi", "target", "hits", "paths"}}."""
     best: dict[str, dict] = {}
     for r in runs:
         for i, e in enumerate(r["entities"]):
-            if plain_hits[i] > 0 or r["hits"][i][-1] == 0 or not r["pd"][i][-1] > 0:
+            if plain_hits[i] > 0 or r["ess_event"][i] < min_ess or not r["pd"][i][-1] > 0:
                 continue
             cand = {"pd": r["pd"][i][-1], "se": r["pd_se"][i][-1], "lo": r["pd_lo"][i][-1], "hi": r["pd_hi"][i][-1],
                     "target": r["target"], "hits": r["hits"][i][-1], "paths": r["paths"]}
