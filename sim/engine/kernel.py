@@ -8,7 +8,11 @@ is allocated inside the hot loop. The equations are documented in docs/model.md.
 Random numbers: each path draws its shocks for all steps up front, in a fixed order, from
 the chunk's own Generator (`draw_path_shocks`), whatever happens on the path; so two
 scenarios run with the same seed see the same shocks path by path (common random numbers),
-and `step` can be replayed on hand-made shocks.
+and `step` can be replayed on hand-made shocks. Importance sampling (sim.engine.rare)
+transforms those same draws (`tilt_shocks`) and carries each path's likelihood ratio
+into weighted statistics (the Stats.w_* fields); with an empty `ModelArrays.tilt` (the
+default) none of that runs. `ModelArrays.force_step` forces an entity to default at a step
+(sim.studies.importance); -1 (the default) never does.
 
 Speed (benchmarks/RESULTS.md). All the work of a chunk runs inside one function, `_run`:
 what does not change along a path (per-step drifts, square roots, the sparsity pattern of
