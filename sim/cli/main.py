@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.cli.batch import add_batch_parser
     from sim.cli.calibrate import add_calibrate_parser
     from sim.cli.compare import add_compare_parser
+    from sim.cli.importance import add_importance_parser
     from sim.cli.report import add_report_parser
     from sim.cli.run import add_run_parsers
     from sim.cli.sensitivity import add_parsers as add_sensitivity_parsers
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parsers(sub)
     add_batch_parser(sub)
     add_compare_parser(sub)
+    add_importance_parser(sub)
     add_report_parser(sub)
     add_sensitivity_parsers(sub)
     add_calibrate_parser(sub)
@@ -51,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             from sim.cli.compare import cmd_compare
 
             return cmd_compare(args)
+        if args.command == "importance":
+            from sim.cli.importance import cmd_importance
+
+            return cmd_importance(args)
         if args.command == "report":
             from sim.cli.report import cmd_report
 

@@ -30,6 +30,13 @@ def add_run_parsers(sub) -> None:
     r.add_argument("--chunk-size", type=_positive_int, default=None,
                    help="paths per chunk (part of the random layout; default 8192)")
     r.add_argument("--quiet", action="store_true", help="no progress and no summary table")
+    r.add_argument("--rare", action="append", default=[], metavar="TARGET",
+                   help="also estimate small probabilities by importance sampling towards TARGET (repeatable): "
+                   "pd:ENTITY, p2 or revenue<K; writes rare.json and rare_pd_by_year.csv (sim.engine.rare)")
+    r.add_argument("--rare-paths", type=_positive_int, default=None,
+                   help="importance-sampling paths per --rare target (default: the run's paths)")
+    r.add_argument("--rare-pilot-paths", type=_positive_int, default=None,
+                   help="paths per cross-entropy pilot round (default 4000)")
     add_precision_options(r)
     add_set_option(r)
 
@@ -56,6 +63,9 @@ def cmd_run(args) -> int:
     if refusal:
         print(f"bubblesim: {refusal}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    rare_targets = _check_rare(args, scenario)
+    if rare_targets is None:
+        return EXIT_BAD_INPUT
     show = _progress_printer(scenario.name, not args.quiet and sys.stderr.isatty())
     if args.target_se is None and args.max_paths is not None:
         print("bubblesim: --max-paths needs --target-se", file=sys.stderr)
@@ -73,6 +83,8 @@ def cmd_run(args) -> int:
         results = run(scenario, paths=args.paths, seed=args.seed, threads=args.threads,
                       chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, progress=show)
     written = results.write(out)
+    if rare_targets:
+        written += _run_rare(args, scenario, results, out, rare_targets)
     prec = results.run_info.get("precision")
     if prec and not args.quiet:
         print(f"target se {prec['target_se']:g}: {'met' if prec['met'] else 'NOT met'} with {prec['paths']:,} "
@@ -85,6 +97,49 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def _check_rare(args, scenario):
+    """The --rare targets, checked (None: a bad one, reported)."""
+    from sim.engine.rare import parse_target
+
+    names = [e["name"] for e in scenario.data["entity"]]
+    try:
+        for t in args.rare:
+            parse_target(t, names)
+    except ValueError as err:
+        print(f"bubblesim: --rare: {err}", file=sys.stderr)
+        return None
+    return list(args.rare)
+
+
+def _run_rare(args, scenario, results, out, targets) -> list[str]:
+    """Importance-sampling runs for each target; write rare.json / rare_pd_by_year.csv; print the small PDs."""
+    from sim.engine.rare import DEFAULT_PILOT_PATHS, MIN_ESS, best_small_pds, rare_run, write_rare
+
+    runs = []
+    for t in targets:
+        if not args.quiet:
+            print(f"importance sampling towards {t} ...", file=sys.stderr)
+        runs.append(rare_run(scenario, t, paths=args.rare_paths or results.paths, seed=results.seed,
+                             threads=args.threads, pilot_paths=args.rare_pilot_paths or DEFAULT_PILOT_PATHS))
+    files = write_rare(out, runs)
+    if not args.quiet:
+        for r in runs:
+            print(f"IS {r['target']}: {r['paths']:,} paths, tilt from {len(r['pilot'])} pilot rounds, "
+                  f"{r['wall_seconds']:.1f}s")
+        hits = [round(p[-1] * results.paths) for p in results.pd]
+        best = best_small_pds(runs, hits)
+        for e, b in best.items():
+            print(f"  {e}: PD {b['pd']:.3g} (se {b['se']:.2g}; 95% {b['lo']:.3g} to {b['hi']:.3g}) by importance "
+                  f"sampling towards {b['target']}, where {results.paths:,} plain paths saw none")
+        for i, e in enumerate(results.entities):
+            if hits[i] == 0 and e not in best:
+                seen = max((r["hits"][i][-1], r["ess_event"][i], r["target"]) for r in runs)
+                why = (f"effective sample size {seen[1]:.1f} < {MIN_ESS:g} on {seen[0]:,} tilted defaults "
+                       f"towards {seen[2]}" if seen[0] else "no default on any tilted path")
+                print(f"  {e}: not resolved ({why})")
+    return files
+
+
 def default_run_folder(scenario, args) -> str:
     """runs/<scenario>-<8 hex>: the hash covers the resolved scenario (with --set), paths,
     seed, chunk size and precision target, so different runs never share a folder and a
@@ -93,7 +148,8 @@ def default_run_folder(scenario, args) -> str:
     import json
 
     key = json.dumps({"scenario": scenario.hash, "paths": args.paths, "seed": args.seed,
-                      "chunk_size": args.chunk_size, "target_se": args.target_se, "max_paths": args.max_paths},
+                      "chunk_size": args.chunk_size, "target_se": args.target_se, "max_paths": args.max_paths,
+                      **({"rare": args.rare, "rare_paths": args.rare_paths} if getattr(args, "rare", None) else {})},
                      sort_keys=True)
     return os.path.join("runs", f"{scenario.name}-{hashlib.sha256(key.encode()).hexdigest()[:8]}")
 

@@ -8,7 +8,11 @@ is allocated inside the hot loop. The equations are documented in docs/model.md.
 Random numbers: each path draws its shocks for all steps up front, in a fixed order, from
 the chunk's own Generator (`draw_path_shocks`), whatever happens on the path; so two
 scenarios run with the same seed see the same shocks path by path (common random numbers),
-and `step` can be replayed on hand-made shocks.
+and `step` can be replayed on hand-made shocks. Importance sampling (sim.engine.rare)
+transforms those same draws (`tilt_shocks`) and carries each path's likelihood ratio
+into weighted statistics (the Stats.w_* fields); with an empty `ModelArrays.tilt` (the
+default) none of that runs. `ModelArrays.force_step` forces an entity to default at a step
+(sim.studies.importance); -1 (the default) never does.
 
 Speed (benchmarks/RESULTS.md). All the work of a chunk runs inside one function, `_run`:
 what does not change along a path (per-step drifts, square roots, the sparsity pattern of
@@ -59,6 +63,7 @@ FLOW_NAMES = ("revenue", "opex", "compute_paid", "debt_service", "equity_raised"
               "other", "cash_change", "burn", "funding_need")
 
 LIQUIDITY, SOLVENCY = 1, 2
+FORCED = 0  # default kind of an entity forced to default (ModelArrays.force_step; never contagious)
 
 # Equity marks: how `Derived.pow_group` tells the step to value an entity other than the lab.
 _NO_MARKET_EQUITY = -1  # market_equity is 0: the mark is 0 whatever the sentiment
@@ -159,6 +164,18 @@ class Stats(NamedTuple):
     flow_hist: np.ndarray  # (N_FLOW_ROWS, years, 2 FLOW_BINS + 1) int: their per-path values (signed_bin)
     cum_need_hist: np.ndarray  # (years, NEED_BINS + 1) int: funding need summed to each year end, per path
     cum_burn_hist: np.ndarray  # (years, 2 FLOW_BINS + 1) int: burn summed to each year end, per path
+    # importance sampling (ModelArrays.tilt non-empty; zeros otherwise): sums of the per-path
+    # likelihood ratio w (and w^2, for standard errors) over the paths where each event happened
+    w_sum: np.ndarray  # (2,) [sum w, sum w^2] over all paths
+    w_default_at: np.ndarray  # (n, n_steps) float: sum of w over paths defaulting at the step
+    w2_default_at: np.ndarray  # (n, n_steps) float: sum of w^2
+    w_cascade: np.ndarray  # (n + 1,) float: sum of w by number of defaults
+    w2_cascade: np.ndarray  # (n + 1,)
+    w_loss: np.ndarray  # (3,) [sum w L, sum w L^2, sum w^2 L^2] of the per-path total loss L
+    w_loss_hist: np.ndarray  # (LOSS_BINS + 1,) float: sum of w by loss bin
+    w_loss_hist_sum: np.ndarray  # (LOSS_BINS + 1,) float: sum of w L by loss bin
+    w_contagious: np.ndarray  # (n,) float
+    w_loss_sum: np.ndarray  # (n,) float: sum of w x loss caused by each entity
 
 
 class Derived(NamedTuple):
@@ -321,6 +338,59 @@ def draw_path_shocks(rng, shocks, tranche_u):
             shocks[t, 5 + 2 * i] = rng.random()
 
 
+# Importance sampling: `ModelArrays.tilt` (empty: plain Monte Carlo) holds the change of
+# measure, per step, of the shocks `draw_path_shocks` drew: a mean shift of the revenue,
+# sentiment and jump normals (TILT_REV, TILT_SENT, TILT_JUMP) and of each entity's
+# cash-flow normal (TILT_OCF + i), and the probability TILT_ENTER with which the regime
+# uniform falls below p_enter (the winter entry; p_enter itself: no change). The draws are
+# the plain ones, transformed, so a zero tilt reproduces the plain path exactly.
+TILT_REV, TILT_SENT, TILT_ENTER, TILT_JUMP, TILT_OCF = 0, 1, 2, 3, 4
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # no exception paths: no reference counting
+def tilt_shocks(shocks, tilt, p_enter):
+    """Move one path's plain shocks to the tilted measure in place; return the log of the
+    likelihood ratio (plain density / tilted density) of the path's shocks.
+
+    A normal z shifted to x = z + m has ratio phi(x) / phi(x - m) = exp(-m z - m^2 / 2). The
+    regime uniform u becomes u' = u p / q for u < q (then u' < p: ratio p / q) and
+    p + (u - q)(1 - p) / (1 - q) otherwise (ratio (1 - p) / (1 - q))."""
+    n_steps, width = shocks.shape
+    n = (width - 4) // 2
+    m_r, m_s, q, m_j = tilt[TILT_REV], tilt[TILT_SENT], tilt[TILT_ENTER], tilt[TILT_JUMP]
+    p = p_enter
+    uni = q != p and 0.0 < p < 1.0 and 0.0 < q < 1.0
+    lo_w = math.log(p / q) if uni else 0.0
+    hi_w = math.log((1.0 - p) / (1.0 - q)) if uni else 0.0
+    below = p - p * 1e-15  # largest u' still below p after rounding
+    logw = 0.0
+    for t in range(n_steps):
+        z = shocks[t, 0]
+        shocks[t, 0] = z + m_r
+        logw -= m_r * z + 0.5 * m_r * m_r
+        z = shocks[t, 1]
+        shocks[t, 1] = z + m_s
+        logw -= m_s * z + 0.5 * m_s * m_s
+        if uni:
+            u = shocks[t, 2]
+            if u < q:
+                shocks[t, 2] = min(u * p / q, below)
+                logw += lo_w
+            else:
+                shocks[t, 2] = p + (u - q) * (1.0 - p) / (1.0 - q)
+                logw += hi_w
+        z = shocks[t, 3]
+        shocks[t, 3] = z + m_j
+        logw -= m_j * z + 0.5 * m_j * m_j
+        for i in range(n):
+            m_i = tilt[TILT_OCF + i]
+            if m_i != 0.0:
+                z = shocks[t, 4 + 2 * i]
+                shocks[t, 4 + 2 * i] = z + m_i
+                logw -= m_i * z + 0.5 * m_i * m_i
+    return logw
+
+
 @njit(cache=True, nogil=True, inline="always")
 def stake_value(share, alive, equity, st_ptr, st_col, i):
     """Marked value of i's stakes, given each issuer's equity value (0 once defaulted).
@@ -384,6 +454,10 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     opex_share, cash0, debt0, rate, amort, bullet = M.opex_share, M.cash0, M.debt0, M.rate, M.amort, M.bullet
     refi_logit, ocf0, ocf_loading, market_equity = M.refi_logit, M.ocf0, M.ocf_loading, M.market_equity
     book0, solvency_on, alpha, beta = M.book0, M.solvency_on, M.alpha, M.beta
+    force_step = M.force_step
+    tilt = M.tilt
+    tilted = tilt.shape[0] > 0
+    logw = 0.0  # log likelihood ratio of the current path (importance sampling)
     c_payer, c_payee, c_amount, c_cost = M.c_payer, M.c_payee, M.c_amount, M.c_cost
     c_relet_share, c_relet_discount, c_relet_delay = M.c_relet_share, M.c_relet_discount, M.c_relet_delay
     c_remaining, c_capex, recovery = M.c_remaining, M.c_capex, M.recovery
@@ -398,12 +472,17 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
         (o_n_paths, o_default_at, o_kind_count, o_contagious, o_cascade, o_loss_sum, o_exposure_sum,
          o_backlog_sum, o_total_loss, o_loss_hist, o_loss_hist_sum, o_need_year, o_gap_year,
          o_need_sum_year, o_rev_hist, o_need_hist, o_winter, o_diag, o_flow_sum, o_flow_hist,
-         o_cum_need_hist, o_cum_burn_hist) = out
+         o_cum_need_hist, o_cum_burn_hist, o_w_sum, o_w_default_at, o_w2_default_at, o_w_cascade, o_w2_cascade,
+         o_w_loss, o_w_loss_hist, o_w_loss_hist_sum, o_w_contagious, o_w_loss_sum) = out
 
     for _ in range(n_paths):
         if rng is not None:
             draw_path_shocks(rng, shocks, tranche_u)
+            if tilted:
+                logw = tilt_shocks(shocks, tilt, M.p_enter)
             _reset_path(M, D, st, rec, tranche_u)
+            if tilted:
+                sc[3] = logw  # kept with the path's state (State.sc[3]) for `pilot_paths`
 
         for t in range(t_begin, t_end):
             s = t - t_begin  # this step's row of shocks
@@ -633,6 +712,9 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 if alive[i] and dflt[i]:
                     new[i] = True
                     r_default_kind[i] = LIQUIDITY
+                elif alive[i] and force_step[i] == t:  # systemic importance: forced default
+                    new[i] = True
+                    r_default_kind[i] = FORCED
             for _wave in range(n + 1):
                 any_new = False
                 for i in range(n):
@@ -666,7 +748,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                                  + (stake_value(share, alive, equity, st_ptr, st_col, i) - stake0[i])
                                  + loan_position(l_lender, l_borrower, l_amount, loan_out, i) + stake_lost[i])
                             fundamental = w < 0.0
-                        r_contagious[i] = not fundamental
+                        r_contagious[i] = not fundamental and r_default_kind[i] != FORCED
 
                 # then record each default and pass its consequences to the network
                 for i in range(n):
@@ -798,6 +880,27 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 o_diag[0] = r_diag[0]
             o_diag[1] += r_diag[1]
             o_diag[2] += r_diag[2]
+            if tilted:  # the same statistics weighted by the path's likelihood ratio
+                w = math.exp(logw)
+                w2 = w * w
+                o_w_sum[0] += w
+                o_w_sum[1] += w2
+                for i in range(n):
+                    d = r_default_step[i]
+                    if d >= 0:
+                        o_w_default_at[i, d] += w
+                        o_w2_default_at[i, d] += w2
+                        if r_contagious[i]:
+                            o_w_contagious[i] += w
+                        o_w_loss_sum[i] += w * r_loss[i]
+                o_w_cascade[count] += w
+                o_w2_cascade[count] += w2
+                o_w_loss[0] += w * total
+                o_w_loss[1] += w * total * total
+                o_w_loss[2] += w2 * total * total
+                kb = log_bin(total, LOSS_LO, LOSS_HI, LOSS_BINS)
+                o_w_loss_hist[kb] += w
+                o_w_loss_hist_sum[kb] += w * total
 
 
 def simulate_chunk(M, rng, n_paths, shocks, tranche_u, st, ws, rec, out):
@@ -809,6 +912,41 @@ def simulate_chunk(M, rng, n_paths, shocks, tranche_u, st, ws, rec, out):
     second time, ~10 s of ~40 s on the reference machine) to save one dispatch per chunk.
     Same arithmetic, in the same order: the results are bit-identical."""
     _run(M, derive(M), rng, n_paths, 0, M.n_steps, shocks, tranche_u, st, ws, rec, out)
+
+
+@njit(cache=True, nogil=True)
+def pilot_paths(M, rng, n_paths, shocks, tranche_u, st, ws, rec, feats):
+    """Importance-sampling pilot (sim.engine.rare): simulate `n_paths` paths under M.tilt
+    and write one row of `feats` per path: [log likelihood ratio, final log revenue, number
+    of defaults, each entity's default step (-1: none) (n), each entity's final log outside
+    cash flow (n), then the path's sufficient statistics for the cross-entropy update: mean
+    revenue, sentiment and jump normal, share of steps whose regime uniform is below
+    p_enter, mean cash-flow normal of each entity (n)]."""
+    D = derive(M)
+    n = M.cash0.shape[0]
+    T = M.n_steps
+    for k in range(n_paths):
+        _run(M, D, rng, 1, 0, T, shocks, tranche_u, st, ws, rec, None)
+        feats[k, 0] = st.sc[3] if M.tilt.shape[0] > 0 else 0.0
+        feats[k, 1] = st.sc[0]
+        c = 0
+        for i in range(n):
+            feats[k, 3 + i] = rec.default_step[i]
+            feats[k, 3 + n + i] = st.log_ocf[i]
+            if rec.default_step[i] >= 0:
+                c += 1
+        feats[k, 2] = c
+        base = 3 + 2 * n
+        for j in range(4 + n):
+            feats[k, base + j] = 0.0
+        for t in range(T):
+            feats[k, base + TILT_REV] += shocks[t, 0] / T
+            feats[k, base + TILT_SENT] += shocks[t, 1] / T
+            if shocks[t, 2] < M.p_enter:
+                feats[k, base + TILT_ENTER] += 1.0 / T
+            feats[k, base + TILT_JUMP] += shocks[t, 3] / T
+            for i in range(n):
+                feats[k, base + TILT_OCF + i] += shocks[t, 4 + 2 * i] / T
 
 
 @njit(cache=True, nogil=True)

@@ -94,6 +94,12 @@ class ModelArrays(NamedTuple):
     l_amount: np.ndarray
     l_rate: np.ndarray
     l_maturity: np.ndarray  # step index
+    # systemic importance (sim.studies.importance): the step at which each entity is forced
+    # to default, -1 never (what `compile_scenario` sets; `with_forced_default` changes one)
+    force_step: np.ndarray  # (n,) int
+    # importance sampling (sim.engine.rare): the change of measure of the shocks, laid out as
+    # kernel.TILT_* (4 + n values); empty: plain Monte Carlo (what `compile_scenario` sets)
+    tilt: np.ndarray
     # switches (benchmarks)
     clearing_on: bool = True  # False: everyone pays in full, no clearing (the no-clearing floor)
 
@@ -260,7 +266,22 @@ def compile_scenario(scenario) -> ModelArrays:
         l_amount=np.array([float(x["amount"]) for x in loans]),
         l_rate=np.array([float(x["rate"]) for x in loans]),
         l_maturity=ivec([step_of(x["maturity"], start_year, spy) for x in loans]),
+        force_step=np.full(n, -1, np.int64), tilt=np.zeros(0),
     )
+
+
+def with_forced_default(arrays: ModelArrays, entity: int, step: int) -> ModelArrays:
+    """The same model with `entity` forced to default at step `step` (if still alive then):
+    after that step's clearing it is written off as any defaulter is (kind 0, "forced",
+    never counted as contagious); everything else, random numbers included, is unchanged."""
+    n = arrays.cash0.shape[0]
+    if not 0 <= entity < n:
+        raise ValueError(f"entity index {entity} outside 0..{n - 1}")
+    if not 0 <= step < arrays.n_steps:
+        raise ValueError(f"forced-default step {step} outside 0..{arrays.n_steps - 1}")
+    force = np.full(n, -1, np.int64)
+    force[entity] = step
+    return arrays._replace(force_step=force)
 
 
 def lab_committed_spend(arrays: ModelArrays) -> np.ndarray:

@@ -55,6 +55,10 @@ def new_stats(M: ModelArrays) -> K.Stats:
         flow_hist=np.zeros((K.N_FLOW_ROWS, years, 2 * K.FLOW_BINS + 1), i64),
         cum_need_hist=np.zeros((years, K.NEED_BINS + 1), i64),
         cum_burn_hist=np.zeros((years, 2 * K.FLOW_BINS + 1), i64),
+        w_sum=np.zeros(2), w_default_at=np.zeros((n, steps)), w2_default_at=np.zeros((n, steps)),
+        w_cascade=np.zeros(n + 1), w2_cascade=np.zeros(n + 1), w_loss=np.zeros(3),
+        w_loss_hist=np.zeros(K.LOSS_BINS + 1), w_loss_hist_sum=np.zeros(K.LOSS_BINS + 1),
+        w_contagious=np.zeros(n), w_loss_sum=np.zeros(n),
     )
 
 

@@ -49,6 +49,10 @@ def load_results(path: str) -> dict:
         except (OSError, ValueError):
             pass
     res["_date"] = date or _dt.date.fromtimestamp(os.path.getmtime(file)).isoformat()
+    rare = os.path.join(folder, "rare.json")  # importance-sampling runs (`bubblesim run --rare`)
+    if os.path.exists(rare):
+        with open(rare, encoding="utf-8") as fh:
+            res["_rare"] = json.load(fh)
     toml = os.path.join(folder, "scenario.toml")
     if os.path.exists(toml):
         with open(toml, encoding="utf-8", errors="replace") as fh:

@@ -222,13 +222,37 @@ def entity_table(res: dict) -> str:
     head = ["Entity", f"PD by {res['years'][-1]}", "95% interval", "Fundamental", "Contagious",
             "Loss given default", "Expected loss caused", "Expected lost backlog"]
     rows = []
+    small = _rare_small(res)
     for i, e in enumerate(res["entities"]):
         lgd = (res.get("lgd") or [None] * len(res["entities"]))[i]
         p, lo, hi = res["pd"][i][-1], res["pd_lo"][i][-1], res["pd_hi"][i][-1]
-        cells = [esc(e), prob(p, lo, hi), f"{prob(lo, p, hi)} to {prob(hi, p, lo)}",
+        pd_cell, ci_cell = prob(p, lo, hi), f"{prob(lo, p, hi)} to {prob(hi, p, lo)}"
+        if e in small:  # no plain path saw it default; importance sampling resolves it
+            b = small[e]
+            pd_cell = f"{prob(b['pd'], b['lo'], b['hi'])}<sup>IS</sup>"
+            ci_cell = f"{prob(b['lo'], b['pd'], b['hi'])} to {prob(b['hi'], b['pd'], b['lo'])}"
+        cells = [esc(e), pd_cell, ci_cell,
                  prob(res["p_fundamental"][i]), prob(res["p_contagious"][i]),
                  pct(lgd, 0) if _finite(lgd) else "-", _money(res["expected_loss"][i]),
                  _money(res["lost_backlog"][i])]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    note = ""
+    if small:
+        note = ('<p class="note"><sup>IS</sup> No plain path saw this default; the PD (with its 95% interval, '
+                "normal approximation) is an importance-sampling estimate (<code>bubblesim run --rare</code>, "
+                "rare.json): " + "; ".join(f"{esc(e)}: {b['hits']:,} of {b['paths']:,} tilted paths towards "
+                                           f"{esc(b['target'])}" for e, b in small.items()) + ".</p>")
     return ('<div class="scroll"><table class="data"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head)
-            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
+            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>" + note)
+
+
+def _rare_small(res: dict) -> dict:
+    """Importance-sampling PDs of the entities no plain path saw default (sim.engine.rare.best_small_pds)."""
+    runs = res.get("_rare")
+    if not runs:
+        return {}
+    from sim.engine.rare import best_small_pds
+
+    paths = int(res.get("paths") or 0)
+    hits = [round(res["pd"][i][-1] * paths) for i in range(len(res["entities"]))]
+    return {e: b for e, b in best_small_pds(runs, hits).items() if e in res["entities"]}

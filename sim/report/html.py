@@ -100,6 +100,7 @@ def build_report(results_dir: str, out_dir: str, *, pdf: bool = False, gallery_o
     fig_dir = os.path.join(out_dir, "figures")
     made = gallery.render_all(inp, fig_dir, embed=True, log=log, max_run_sections=MAX_RUN_SECTIONS,
                               max_compared=MAX_COMPARED, hi_res=hi_res, workers=workers, legacy=legacy)
+    made["fig_dir"] = fig_dir
     result = {"html": None, "pdf": None, "figures": made["files"], "errors": made["errors"]}
     html_text = render_html(inp, made)
     os.makedirs(out_dir, exist_ok=True)
@@ -194,6 +195,13 @@ def render_html(inp, made: dict) -> str:
     if skipped:
         parts.append(f'<p class="note">{len(skipped)} further runs (sweep variants) appear in the comparison '
                      "table and figures only: " + ", ".join(esc(n) for n in skipped) + ".</p>")
+
+    from sim.report.importance import find_importance, importance_html
+
+    for k, imp in enumerate(find_importance(inp.root)):
+        if k == 0:
+            section("importance", "Systemic importance")
+        parts.append(importance_html(imp, made.get("fig_dir")))
 
     section("anchors", anchors_title)
     parts.append(anchors_html(inp.root))
