@@ -167,7 +167,8 @@ def test_report_shows_is_pds_only_where_plain_saw_none_and_the_ess_suffices():
             "pd_se": [[0.01], [4e-7], [2e-9]], "pd_lo": [[0.47], [2.3e-6], [0.0]], "pd_hi": [[0.51], [3.9e-6], [6e-9]],
             "hits": [[2500], [900], [3]], "ess_event": [2000.0, 640.0, 1.2]}
     html = entity_table({**res, "_rare": [rare]})
-    assert "3.1e-06<sup>IS</sup>" in html and "2.3e-06 to 3.9e-06" in html  # B: resolved
-    assert "2e-09" not in html  # C: ESS 1.2, not trusted
+    # B: resolved, in percent with the digits a small probability needs (3.1e-6 = 0.00031%)
+    assert "0.00031%<sup>IS</sup>" in html and "0.00023% to 0.00039%" in html
+    assert "IS</sup>" not in html.split("<td>C</td>")[1].split("</tr>")[0]  # C: ESS 1.2, not trusted
     assert "0.49" not in html  # A: plain saw it, plain stays
     assert "<sup>IS</sup>" not in entity_table(res)
