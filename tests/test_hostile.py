@@ -398,3 +398,15 @@ def test_fixed_results_are_finite_probabilities(tmp_path):
     for name in ("pd", "p_need", "p_gap", "cascade", "p_at_least", "p_winter"):
         a = np.asarray(getattr(r, name))
         assert np.all(np.isfinite(a)) and np.all((a >= 0) & (a <= 1 + 1e-12)), name
+
+
+def test_report_shows_the_home_folder_as_tilde(monkeypatch):
+    from types import SimpleNamespace
+
+    from sim.report.html import redact_paths, reproducibility_html
+
+    monkeypatch.setenv("HOME", "/home/alice")
+    assert redact_paths('extends = "/home/alice/work/base.toml"') == 'extends = "~/work/base.toml"'
+    manifest = {"command": ["bubblesim", "batch", "/home/alice/s.toml"], "out": ".", "variants": []}
+    html = reproducibility_html(SimpleNamespace(runs={}, manifest=manifest))
+    assert "alice" not in html and "~/s.toml" in html

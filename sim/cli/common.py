@@ -88,10 +88,11 @@ class OutputError(Exception):
 
 
 def check_out_dir(out: str, flag: str = "--out") -> None:
-    """Make sure `out` is (or can become) a writable folder, before any work: OutputError if not.
+    """Make sure `out` is, or can become, a writable folder, before any work: OutputError if not.
 
-    Creates the folder and writes (then removes) a probe file, which answers for permissions,
-    read-only file systems and quotas alike, as root too."""
+    Nothing is created: a probe file is written (and removed at once) in `out` or, if it does not
+    exist yet, in its nearest existing parent, which answers for permissions, read-only file
+    systems and quotas alike, as root too."""
     import os
     import tempfile
 
@@ -99,12 +100,16 @@ def check_out_dir(out: str, flag: str = "--out") -> None:
     if os.path.exists(out) and not os.path.isdir(out):
         what = "a file" if os.path.isfile(out) else "not a folder (a device or special file)"
         raise OutputError(f"{flag} {shown} exists and is {what}; give a folder")
+    probe = os.path.abspath(out)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise OutputError(f"{flag} {shown} cannot be created: {safe(probe)} is not a folder")
     try:
-        os.makedirs(out, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out, prefix=".write-probe-"):
+        with tempfile.TemporaryFile(dir=probe, prefix=".write-probe-"):
             pass
     except OSError as err:
-        raise OutputError(f"{flag} {shown} is not a writable folder: {err.strerror or err}") from None
+        raise OutputError(f"{flag} {shown} is not writable: {err.strerror or err}") from None
 
 
 # Run size: per chunk in flight, the statistics (histograms per step) and one path's buffers;

@@ -142,9 +142,9 @@ SECTIONS: dict[str, dict[str, Field]] = {
                             warn_hi=1.5, pct=True),
         "opex_years": Y("Years of the linear glide from start to end share.", default=4.0),
         "valuation_multiple": F("Equity value / annualised revenue in boom, at sentiment 1.", "x",
-                                default=25.0, lo=0.0, hi=1000.0, warn_hi=200.0),
+                                default=25.0, lo=0.0, hi=1000.0, warn_hi=100.0),
         "valuation_multiple_winter": F("Same multiple in AI winter.", "x", default=10.0, lo=0.0, hi=1000.0,
-                                       warn_hi=200.0),
+                                       warn_hi=100.0),
         "raise_share": P("Share of its valuation the lab can raise as new equity per year (boom).", 0.10),
         "raise_share_winter": P("Same share in AI winter.", 0.03),
     },
@@ -301,6 +301,13 @@ value without repeating the array, use an override instead: dotted keys such as
 `investment.NAME.tranche.0.amount` or `stake.HOLDER->ISSUER.share`
 (`Scenario.with_overrides`), re-validated like a file.
 
+**Ranges.** Every number has a hard range (outside it is an error) chosen to make economic
+sense: money up to 1e5 $B (about world GDP), log drifts within +-3/yr, volatilities up to 3,
+rates up to 1 (100%/yr), durations up to 100 years, dates between 1900 and 2300. Where a
+*usual* range is shown, a value inside the hard range but outside the usual one is accepted
+with a warning on stderr. A fraction written as a percentage (`volatility = 25`) gets "did
+you mean 0.25?".
+
 **Checks before any simulation.** Types and ranges of every key; required keys; at
 least two entities; unique entity, contract, investment and loan names; every entity
 (or contract) named by a reference exists; payer != payee (and likewise for investments,
@@ -337,9 +344,14 @@ def _md_type(f: Field) -> str:
             rng = f"<= {_md_bound(f.hi)}"
         else:
             rng = ""
+        usual = ""
+        if f.warn_lo is not None and f.warn_hi is not None:
+            usual = f"; usually in [{_md_bound(f.warn_lo)}, {_md_bound(f.warn_hi)}]"
+        elif f.warn_hi is not None:
+            usual = f"; usually <= {_md_bound(f.warn_hi)}"
         if f.kind == "schedule":
-            return "schedule (year = amount" + (f", amounts {rng}" if rng else "") + ")"
-        return f"{base} {rng}".strip()
+            return "schedule (year = amount" + (f", amounts {rng}" if rng else "") + usual + ")"
+        return f"{base} {rng}".strip() + usual
     if f.kind == "enum":
         return "one of " + ", ".join(f"`{c}`" for c in f.choices)
     if f.kind == "ref":
