@@ -80,7 +80,7 @@ def test_batch_lock_never_follows_a_symlink(tmp_path, capsys):
     assert ".batch.lock" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kind", ["file", "devnull", "readonly"])
+@pytest.mark.parametrize("kind", ["file", "devnull", "readonly", "procfs"])
 def test_unwritable_out_is_an_error_before_any_simulation(tmp_path, monkeypatch, capsys, kind):
     import sim.engine.api
 
@@ -93,6 +93,10 @@ def test_unwritable_out_is_an_error_before_any_simulation(tmp_path, monkeypatch,
         out = _write(tmp_path / "existing", "x")
     elif kind == "devnull":
         out = os.devnull
+    elif kind == "procfs":  # not writable even by root
+        if not os.path.isdir("/proc/self"):
+            pytest.skip("no /proc")
+        out = "/proc/self/bubblesim-out"
     else:
         if os.geteuid() == 0:
             pytest.skip("root writes into read-only folders")
@@ -177,6 +181,16 @@ def test_extends_accepts_only_regular_files(tmp_path, target):
     assert proc.returncode == 2
     first = _one_clean_line(proc.stderr, "child.toml")
     assert "extends" in first and ("regular file" in first or "directory" in first), first
+
+
+def test_a_fifo_in_a_batch_folder_is_an_error_not_a_hang(tmp_path):
+    folder = tmp_path / "scen"
+    folder.mkdir()
+    _write(folder / "a.toml", _text())
+    os.mkfifo(folder / "b.toml")
+    proc = subprocess.run([sys.executable, "-m", "sim", "batch", str(folder), "--list"], capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.PIPE)
+    assert proc.returncode == 2 and "b.toml" in _one_clean_line(proc.stderr, "b.toml")
 
 
 def test_oversized_file_names_the_limit_and_how_to_raise_it(tmp_path):

@@ -308,7 +308,7 @@ def parse_toml_text(text: str, display: str) -> dict:
     except tomllib.TOMLDecodeError as e:
         msg = str(e)
         m = re.search(r"at line (\d+), column (\d+)", msg)
-        line = int(m.group(1)) if m else None
+        line = int(m.group(1)) if m else (text.count("\n") + 1 if "end of document" in msg else None)
         raise ScenarioError(display, "", line, f"TOML syntax error: {msg}") from None
     except RecursionError:
         raise ScenarioError(display, "", None, "arrays or tables nested too deeply to parse "

@@ -365,6 +365,8 @@ def _read_batch_file(path: str, notes: list[str]) -> tuple[dict, list[dict]]:
     for pat in pats:
         full = os.path.join(here, pat)
         hits = sorted(glob.glob(full)) if glob.has_magic(pat) else [full]
+        if hits == [full] and not os.path.exists(full):
+            raise ScenarioError(path, "batch.scenarios", None, f"{_short(pat)}: file not found")
         if not hits:
             raise ScenarioError(path, "batch.scenarios", None, f"{pat!r} matches no file")
         for f in hits:
@@ -392,6 +394,8 @@ def _read_batch_file(path: str, notes: list[str]) -> tuple[dict, list[dict]]:
         sets = r.get("set", {})
         if not isinstance(sets, dict):
             raise ScenarioError(path, f"run[{i}].set", None, "expected a table of \"dotted.key\" = value")
+        if not isinstance(r["scenario"], str) or not os.path.exists(os.path.join(here, r["scenario"])):
+            raise ScenarioError(path, f"run[{i}].scenario", None, f"{_short(r['scenario'])}: no such scenario file")
         specs.append({"file": os.path.join(here, r["scenario"]), "sweep": r.get("sweep"),
                       "set": _flatten(sets), "label": r.get("name"), "use_file_sweep": False})
     if not specs:
