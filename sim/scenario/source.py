@@ -248,13 +248,13 @@ def _check_nesting(text: str, display: str) -> None:
     depth = 0
     for m in _NEST_TOKEN_RE.finditer(text):
         t = m.group()
-        if t in "[{":
+        if t == "[" or t == "{":
             depth += 1
             if depth > cap:
                 line = text.count("\n", 0, m.start()) + 1
                 raise ScenarioError(display, "", line, "arrays or tables nested too deeply: "
                                     + over("BUBBLESIM_MAX_DEPTH", depth))
-        elif t in "]}":
+        elif t == "]" or t == "}":
             depth = max(0, depth - 1)
 
 
