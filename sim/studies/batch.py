@@ -187,7 +187,8 @@ def _run_batch(plan, out, *, force, threads, executor, engine, log, bar, argv) -
     engine = engine or {"kind": "local", "threads": threads}
     # paths relative to the results folder (`out` is "."): no absolute paths, no user names
     manifest = {**environment(), "command": _command(argv if argv is not None else sys.argv, out),
-                "inputs": [_relative(i, out) for i in plan.inputs], "paths_relative_to": "the results folder",
+                "inputs": [_relative(i, out) for i in plan.inputs], "paths_note": "inputs and sources are relative to the results folder; the command is as typed, "
+                "with absolute paths made relative to the results folder",
                 "batch": plan.name, "out": ".", "started": started, "engine": engine,
                 "seed": plan.seed, "chunk_size": plan.chunk_size, "stream": STREAM, "variants": []}
 
