@@ -424,3 +424,21 @@ def test_report_shows_the_home_folder_as_tilde(monkeypatch):
     manifest = {"command": ["bubblesim", "batch", "/home/alice/s.toml"], "out": ".", "variants": []}
     html = reproducibility_html(SimpleNamespace(runs={}, manifest=manifest))
     assert "alice" not in html and "~/s.toml" in html
+
+
+@pytest.mark.parametrize("body,key", [
+    ('[batch]\nscenarios = ["s.toml"]\n\n[[run]]\nscenario = 10000000000000000000_000\n', "run[0].scenario"),
+    ('[batch]\nscenarios = ["nope.toml"]\n', "batch.scenarios"),
+])
+def test_batch_file_mistakes_found_by_the_fuzzer_name_the_key(tmp_path, capsys, body, key):
+    _write(tmp_path / "s.toml", _text())
+    f = _write(tmp_path / "b.toml", body)
+    assert main(["validate", f]) == 2
+    assert key in _one_clean_line(capsys.readouterr().err, "b.toml")
+
+
+def test_sweep_that_replaces_an_array_then_selects_in_it(tmp_path, capsys):
+    """Found by the fuzzer: `entity = [0.1]` then `entity.X.cash` in one sweep was a TypeError."""
+    f = _write(tmp_path / "sw.toml", _text() + '\n[sweep]\n"entity" = [0.1, 0.2]\n"entity.Lab.cash" = [1.0, 2.0]\n')
+    assert main(["validate", f]) == 2
+    assert "entity.Lab.cash" in _one_clean_line(capsys.readouterr().err, "sw.toml")
