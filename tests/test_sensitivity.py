@@ -341,7 +341,7 @@ def test_target_se_cap_and_cli(make_scenario, small_file, tmp_path, capsys):
     (["reverse-stress", "{thr}", "--param", "entity.Lab.cash", "--metric", "pd:Lab", "--target", "0.05",
       "--lo", "0", "--hi", "1", "--paths", "2000"], ["does not bracket", "both above the target", "--hi"]),
     (["reverse-stress", "{thr}", "--param", "entity.Lab.cash", "--metric", "pd:Lab", "--target", "0.05",
-      "--lo", "-1", "--hi", "9"], ["entity.Lab.cash = -1.0 is not a valid scenario", ">= 0"]),
+      "--lo", "-1", "--hi", "9"], ["entity.Lab.cash = -1.0 is not a valid scenario", "in [0, 100000]"]),
     (["reverse-stress", "{thr}", "--param", "revenue.grwth0", "--target", "0.05"], ["did you mean"]),
     (["run", "{small}", "--target-se", "0.01", "--paths", "100"], ["not both"]),
     (["run", "{small}", "--target-se", "-1"], ["expected a number > 0"]),

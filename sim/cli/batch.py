@@ -32,6 +32,8 @@ def add_batch_parser(sub) -> None:
                    help="also write summary.xlsx (the summary table and the manifest's variants, for committee "
                    "packs; needs openpyxl: pip install 'bubblesim[xlsx]')")
     b.add_argument("--list", action="store_true", help="list the variants and exit")
+    b.add_argument("--max-variants", type=_positive_int, default=None,
+                   help="largest number of variants accepted (default 1000; each is a full run)")
     b.add_argument("--no-report", action="store_true",
                    help="do not write the HTML report and figures (default: OUT/report/report.html)")
     g = b.add_mutually_exclusive_group()
@@ -44,8 +46,18 @@ def add_batch_parser(sub) -> None:
 
 
 def cmd_batch(args) -> int:
-    from sim.cli.common import EXIT_BAD_INPUT, EXIT_OK, parse_sets
+    from sim.cli.common import (
+        EXIT_BAD_INPUT,
+        EXIT_OK,
+        OutputError,
+        check_out_dir,
+        parse_sets,
+        print_warnings,
+        run_size_problem,
+        safe,
+    )
     from sim.studies.batch import BatchError, collect_variants, open_executor, run_batch
+    from sim.studies.variants import DEFAULT_MAX_VARIANTS
 
     if args.xlsx:
         try:
@@ -55,7 +67,8 @@ def cmd_batch(args) -> int:
                   file=sys.stderr)
             return EXIT_BAD_INPUT
     plan = collect_variants(args.inputs, paths=args.paths, seed=args.seed, chunk_size=args.chunk_size,
-                            sets=parse_sets(args.sets))
+                            sets=parse_sets(args.sets), max_variants=args.max_variants or DEFAULT_MAX_VARIANTS)
+    print_warnings(plan.warnings)
     if args.target_se is not None:
         if args.paths is not None:
             print("bubblesim: give --paths or --target-se, not both", file=sys.stderr)
@@ -64,10 +77,20 @@ def cmd_batch(args) -> int:
             v.target_se, v.max_paths = args.target_se, args.max_paths
     if args.list:
         for note in plan.notes:
-            print(f"note: {note}", file=sys.stderr)
+            print(f"note: {safe(note)}", file=sys.stderr)
         for v in plan.variants:
-            print(f"{v.name}\t{v.paths} paths\tseed {v.seed}\t{v.folder}")
+            print(f"{safe(v.name)}\t{v.paths} paths\tseed {v.seed}\t{safe(v.folder)}")
         return EXIT_OK
+    biggest = max(plan.variants, key=lambda v: v.max_paths or v.paths)
+    problem = run_size_problem(biggest.base, biggest.max_paths or biggest.paths, plan.chunk_size, args.threads)
+    if problem is None:
+        try:
+            check_out_dir(args.out)
+        except OutputError as err:
+            problem = str(err)
+    if problem:
+        print(f"bubblesim: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -101,20 +124,22 @@ def cmd_batch(args) -> int:
     report_dir = os.path.join(args.out, "report")
     result = build_report(args.out, report_dir, log=log_fn or (lambda msg: None))
     if not args.quiet:
-        print(f"report: {result['html']}")
+        print(f"report: {safe(result['html'])}")
     return 1 if result.get("errors") else EXIT_OK
 
 
 def _print_overview(manifest: dict, out: str) -> None:
     import json
 
-    width = max(len(v["name"]) for v in manifest["variants"])
+    from sim.cli.common import safe
+
+    width = max(len(safe(v["name"])) for v in manifest["variants"])
     print(f"{'variant':<{width}}  {'P(2+ defaults), % [95%]':>26}  {'mean loss $B':>12}  status")
     for v in manifest["variants"]:
         with open(os.path.join(out, v["folder"], "results.json")) as fh:
             d = json.load(fh)
         ci = f"{100 * d['p2']:.2f} [{100 * d['p2_lo']:.2f},{100 * d['p2_hi']:.2f}]"
-        print(f"{v['name']:<{width}}  {ci:>26}  {d['loss_mean']:>12.1f}  {v['status']}")
+        print(f"{safe(v['name']):<{width}}  {ci:>26}  {d['loss_mean']:>12.1f}  {v['status']}")
     done = sum(v["status"] == "computed" for v in manifest["variants"])
     print(f"\n{len(manifest['variants'])} variants ({done} computed, {len(manifest['variants']) - done} skipped) "
-          f"in {manifest['wall_seconds']:.1f}s -> {out}/ ({', '.join(manifest['summary'])}, manifest.json)")
+          f"in {manifest['wall_seconds']:.1f}s -> {safe(out)}/ ({', '.join(manifest['summary'])}, manifest.json)")

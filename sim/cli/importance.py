@@ -5,7 +5,20 @@ from __future__ import annotations
 import os
 import sys
 
-from sim.cli.common import EXIT_BAD_INPUT, EXIT_OK, _positive_int, _seed, add_set_option, apply_sets, parse_sets
+from sim.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    OutputError,
+    _positive_int,
+    _seed,
+    add_set_option,
+    apply_sets,
+    check_out_dir,
+    parse_sets,
+    print_warnings,
+    safe,
+    slug,
+)
 
 
 def add_importance_parser(sub) -> None:
@@ -39,6 +52,14 @@ def cmd_importance(args) -> int:
     )
 
     scenario = apply_sets(load_scenario(args.scenario), parse_sets(args.sets))
+    print_warnings(scenario.warnings)
+    stem = os.path.splitext(os.path.basename(scenario.path or ""))[0]
+    out = args.out or os.path.join("runs", f"{slug(scenario.name, stem)}-importance")  # never a raw name
+    try:
+        check_out_dir(out)  # before the work, not after
+    except OutputError as err:
+        print(f"bubblesim: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     def progress(k, total, name):
         if not args.quiet:
@@ -51,8 +72,7 @@ def cmd_importance(args) -> int:
     except ValueError as err:
         print(f"bubblesim: {args.scenario}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    out = args.out or os.path.join("runs", f"{scenario.name}-importance")
     files = write_importance(result, out)
-    print(importance_text(result))
-    print("wrote " + ", ".join(files))
+    print("\n".join(safe(line) for line in importance_text(result).split("\n")))  # --quiet: no progress only
+    print("wrote " + ", ".join(safe(f) for f in files))
     return EXIT_OK

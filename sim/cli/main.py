@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bubblesim: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        print(f"bubblesim: {err}", file=sys.stderr)
+        from sim.cli.common import safe
+
+        print(f"bubblesim: {safe(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("\nbubblesim: interrupted", file=sys.stderr)

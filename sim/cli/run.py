@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
 from sim.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
+    OutputError,
     _positive_int,
     _progress_printer,
     _seed,
     add_precision_options,
     add_set_option,
     apply_sets,
+    check_out_dir,
     parse_sets,
+    print_warnings,
+    run_size_problem,
+    safe,
+    slug,
 )
 
 
@@ -43,6 +50,8 @@ def add_run_parsers(sub) -> None:
     v = sub.add_parser("validate", help="check scenario files without running them")
     v.add_argument("scenarios", nargs="+", help="scenario TOML files")
     add_set_option(v)
+    v.add_argument("--max-variants", type=_positive_int, default=None,
+                   help="largest [sweep] accepted (default 1000 variants)")
 
     sub.add_parser("warmup", help="compile every numba kernel once (cached on disk)")
 
@@ -53,27 +62,41 @@ def cmd_run(args) -> int:
     from sim.scenario import load_scenario
 
     scenario = apply_sets(load_scenario(args.scenario), parse_sets(args.sets))
+    print_warnings(scenario.warnings)
     from sim.studies.variants import has_sweep
 
     if has_sweep(args.scenario) and not args.quiet:
-        print(f"note: {args.scenario} has a [sweep]: run simulates the file as written; "
+        print(f"note: {safe(args.scenario)} has a [sweep]: run simulates the file as written; "
               "`bubblesim batch` runs its variants", file=sys.stderr)
-    out = args.out or default_run_folder(scenario, args)
+    out = args.out or default_run_folder(scenario, args)  # never a path taken raw from the scenario
     refusal = batch_folder_refusal(out)
     if refusal:
-        print(f"bubblesim: {refusal}", file=sys.stderr)
+        print(f"bubblesim: {safe(refusal)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     rare_targets = _check_rare(args, scenario)
     if rare_targets is None:
         return EXIT_BAD_INPUT
-    show = _progress_printer(scenario.name, not args.quiet and sys.stderr.isatty())
+    show = _progress_printer(safe(scenario.name), not args.quiet and sys.stderr.isatty())
     if args.target_se is None and args.max_paths is not None:
         print("bubblesim: --max-paths needs --target-se", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.target_se is not None and args.paths is not None:
+        print("bubblesim: give --paths or --target-se (with --max-paths), not both", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.target_se is not None:  # the cap run_to_precision uses
+        most = args.max_paths or min(10_000_000, max(1, math.ceil(0.25 / args.target_se ** 2)))
+    else:
+        most = args.paths or scenario.data["paths"]
+    problem = run_size_problem(scenario, most, args.chunk_size or DEFAULT_CHUNK_SIZE, args.threads)
+    if problem is None:
+        try:
+            check_out_dir(out)
+        except OutputError as err:
+            problem = str(err)
+    if problem:
+        print(f"bubblesim: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.target_se is not None:
-        if args.paths is not None:
-            print("bubblesim: give --paths or --target-se (with --max-paths), not both", file=sys.stderr)
-            return EXIT_BAD_INPUT
         from sim.studies.precision import run_to_precision
 
         results = run_to_precision(scenario, args.target_se, max_paths=args.max_paths, seed=args.seed,
@@ -82,6 +105,9 @@ def cmd_run(args) -> int:
     else:
         results = run(scenario, paths=args.paths, seed=args.seed, threads=args.threads,
                       chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, progress=show)
+    from sim.engine.results import check_finite
+
+    check_finite(results, args.scenario)  # an error naming the field, never NaN written as null
     written = results.write(out)
     if rare_targets:
         written += _run_rare(args, scenario, results, out, rare_targets)
@@ -91,8 +117,8 @@ def cmd_run(args) -> int:
               f"paths (largest se {prec['max_se']:.5f}, at {prec['max_se_at']}; cap {prec['max_paths']:,} "
               f"paths)", file=sys.stderr)
     if not args.quiet:
-        print(results.summary_table())
-        print(f"\nwrote {len(written)} files to {out}/ ({results.run_info['wall_seconds']:.1f}s, "
+        print("\n".join(safe(line) for line in results.summary_table().split("\n")))
+        print(f"\nwrote {len(written)} files to {safe(out)}/ ({results.run_info['wall_seconds']:.1f}s, "
               f"{results.run_info['threads']} threads)")
     return EXIT_OK
 
@@ -141,7 +167,7 @@ def _run_rare(args, scenario, results, out, targets) -> list[str]:
 
 
 def default_run_folder(scenario, args) -> str:
-    """runs/<scenario>-<8 hex>: the hash covers the resolved scenario (with --set), paths,
+    """runs/<slug of the scenario name>-<8 hex> (one folder inside runs/, whatever the name holds): the hash covers the resolved scenario (with --set), paths,
     seed, chunk size and precision target, so different runs never share a folder and a
     run never lands in a batch's results/<variant>/."""
     import hashlib
@@ -151,7 +177,8 @@ def default_run_folder(scenario, args) -> str:
                       "chunk_size": args.chunk_size, "target_se": args.target_se, "max_paths": args.max_paths,
                       **({"rare": args.rare, "rare_paths": args.rare_paths} if getattr(args, "rare", None) else {})},
                      sort_keys=True)
-    return os.path.join("runs", f"{scenario.name}-{hashlib.sha256(key.encode()).hexdigest()[:8]}")
+    stem = os.path.splitext(os.path.basename(scenario.path or ""))[0]
+    return os.path.join("runs", f"{slug(scenario.name, stem)}-{hashlib.sha256(key.encode()).hexdigest()[:8]}")
 
 
 def batch_folder_refusal(out: str) -> str | None:
@@ -171,21 +198,25 @@ def batch_folder_refusal(out: str) -> str | None:
 
 def cmd_validate(args) -> int:
     from sim.scenario import ScenarioError
+    from sim.studies.variants import DEFAULT_MAX_VARIANTS, validate_path  # also batch files and [sweep] keys
 
     status = EXIT_OK
     sets = parse_sets(args.sets)
     for path in args.scenarios:
+        warnings: list[str] = []
         try:
             from sim.studies.variants import (
                 validate_path,  # also batch files and [sweep] keys
             )
 
-            line = validate_path(path, sets=sets)
+            line = validate_path(path, sets=sets, max_variants=args.max_variants or DEFAULT_MAX_VARIANTS,
+                                 warnings=warnings)
         except ScenarioError as err:
             print(f"INVALID {err}", file=sys.stderr)
             status = EXIT_BAD_INPUT
         else:
-            print(f"ok      {path}: {line}")
+            print_warnings(warnings)
+            print(f"ok      {safe(path)}: {safe(line)}")
     return status
 
 

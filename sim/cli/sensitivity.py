@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from sim.cli.common import _float, _log
+from sim.cli.common import OutputError, _float, _log, check_out_dir, default_out, print_warnings
 from sim.engine.runner import DEFAULT_CHUNK_SIZE
 from sim.studies.metrics import (
     METRIC_FORMS,
@@ -82,6 +82,12 @@ def cmd_sensitivity(args) -> int:
     from sim.scenario import load_scenario
 
     scenario = apply_sets(load_scenario(args.scenario), parse_sets(args.sets))
+    print_warnings(scenario.warnings)
+    try:
+        check_out_dir(args.out or default_out(scenario, "-sensitivity"))
+    except OutputError as err:
+        print(f"bubblesim: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.max_paths is not None and args.target_se is None:
         print("bubblesim: --max-paths needs --target-se", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -96,7 +102,7 @@ def cmd_sensitivity(args) -> int:
     except SensitivityError as err:
         print(f"bubblesim: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    out = args.out or os.path.join("results", f"{scenario.name}-sensitivity")
+    out = args.out or default_out(scenario, "-sensitivity")  # never a path taken raw from the scenario
     written = write_sensitivity(table, out)
     if not args.quiet:
         print(sensitivity_table(table))
@@ -110,6 +116,12 @@ def cmd_reverse_stress(args) -> int:
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    print_warnings(scenario.warnings)
+    try:
+        check_out_dir(args.out or default_out(scenario, "-reverse-stress"))
+    except OutputError as err:
+        print(f"bubblesim: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         res = reverse_stress(scenario, args.param, args.target, metric=args.metric, lo=args.lo, hi=args.hi,
                              tol=args.tol, paths=args.paths, seed=args.seed,
@@ -118,7 +130,7 @@ def cmd_reverse_stress(args) -> int:
     except SensitivityError as err:
         print(f"bubblesim: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    out = args.out or os.path.join("results", f"{scenario.name}-reverse-stress")
+    out = args.out or default_out(scenario, "-reverse-stress")
     path = write_reverse_stress(res, out)
     if not args.quiet:
         print(reverse_stress_text(res))

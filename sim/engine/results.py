@@ -216,7 +216,9 @@ class Results:
     def write(self, out_dir: str) -> list[str]:
         """Write results.json and the CSV tables to `out_dir` (each file atomically), plus
         what `bubblesim compare` pairs runs with: chunks.csv (per-chunk counts) and
-        inputs.json (the resolved scenario, every default filled in)."""
+        inputs.json (the resolved scenario, every default filled in); never NaN/inf where a
+        number is due (`check_finite` raises first)."""
+        check_finite(self)
         os.makedirs(out_dir, exist_ok=True)
         written = [_atomic_write(os.path.join(out_dir, "results.json"),
                                  json.dumps(self.to_dict(), indent=1, allow_nan=False))]
@@ -343,6 +345,38 @@ class Results:
         lines.append(f"                                 VaR99 {self.loss_var99:,.1f} $B{_se(self.loss_var99_se)}"
                      f"   ES99 {self.loss_es99:,.1f} $B{_se(self.loss_es99_se)}")
         return "\n".join(lines)
+
+
+# Every number that must be finite, and those that are probabilities. NaN is legitimate only
+# where a quantity is undefined: shares of defaults and LGD with no default, batch-means
+# standard errors with fewer than 10 chunks.
+_FINITE = ("pd", "pd_se", "pd_lo", "pd_hi", "default_time", "p_fundamental", "p_contagious", "expected_loss",
+           "lost_backlog", "p_need", "p_gap", "p_gap_lo", "p_gap_hi", "mean_need", "need_pct", "revenue_pct",
+           "committed_spend", "p_winter", "cascade", "p_at_least", "p2", "p2_se", "p2_lo", "p2_hi", "loss_mean",
+           "loss_mean_se", "loss_var99", "loss_es99")
+_PROBABILITIES = ("pd", "pd_lo", "pd_hi", "default_time", "p_fundamental", "p_contagious", "p_need", "p_gap",
+                  "p_gap_lo", "p_gap_hi", "p_winter", "cascade", "p_at_least", "p2", "p2_lo", "p2_hi",
+                  "contagious_share", "liquidity_share")
+
+
+def check_finite(results: "Results", file: str | None = None) -> None:
+    """Raise ScenarioError naming the first result field that holds NaN/inf where a number is due,
+    or a probability outside [0, 1]: such a run is an error, never a file with nulls in it."""
+    from sim.scenario import ScenarioError
+
+    where = file or results.scenario
+    for name in _FINITE:
+        a = np.asarray(getattr(results, name), dtype=float)
+        if not np.all(np.isfinite(a)):
+            raise ScenarioError(where, name, None, "the run produced NaN or infinity in this result (nothing "
+                                "was written): some inputs are too large or extreme for double precision; "
+                                "bring the largest values nearer the ranges of docs/scenarios.md")
+    for name in _PROBABILITIES:
+        a = np.asarray(getattr(results, name), dtype=float)
+        a = a[np.isfinite(a)]
+        if a.size and (a.min() < -1e-9 or a.max() > 1 + 1e-9):
+            raise ScenarioError(where, name, None, f"a probability outside [0, 1] ({a.min():.6g} .. {a.max():.6g}; "
+                                "nothing was written): a bug or inputs beyond double precision; please report it")
 
 
 def _pct_ci(p, lo, hi) -> str:

@@ -234,7 +234,7 @@ def render_html(inp, made: dict) -> str:
                          + "".join(f'<li><a href="{esc(u)}" rel="noopener noreferrer">{esc(u)}</a></li>' for u in urls)
                          + "</ol></details>")
         parts.append(f"<details{' open' if len(shown) == 1 else ''}><summary>Scenario file</summary>"
-                     + toml_to_html(src) + "</details>")
+                     + toml_to_html(redact_paths(src)) + "</details>")
     if not shown:
         parts.append('<p class="note">No scenario.toml next to the results (runs written by an older bubblesim).</p>')
 
@@ -267,7 +267,19 @@ in {esc(os.path.basename(os.path.abspath(inp.root)) or inp.root)}. Every number 
 """
 
 
+def redact_paths(text: str) -> str:
+    """`text` with the user's home folder shown as ~ (absolute `extends` paths as typed, commands):
+    a report is shared, its author's user name and folders are not part of it."""
+    home = os.path.expanduser("~").rstrip("/")
+    if len(home) > 1:
+        text = text.replace(home + "/", "~/")
+    return text
+
+
 def reproducibility_html(inp) -> str:
+    """The reproducibility section: per run its hash, seed, paths, chunks and a re-run command, and
+    the batch manifest. Paths are as the manifest records them (relative to the results folder);
+    the home folder is shown as ~."""
     parts = []
     rows = []
     for name, r in inp.runs.items():
@@ -279,7 +291,7 @@ def reproducibility_html(inp) -> str:
             cmd = "(batch variant with overrides " + json.dumps(variant["overrides"], sort_keys=True) + ")"
         cells = [esc(name), esc((r.get("scenario_hash") or "")[:16]), esc(r.get("seed")),
                  f"{int(r.get('paths') or 0):,}", esc(info.get("chunk_size")), esc(info.get("chunks")),
-                 esc(r.get("bubblesim_version")), f"<code>{esc(cmd)}</code>"]
+                 esc(r.get("bubblesim_version")), f"<code>{esc(redact_paths(cmd))}</code>"]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = ["Run", "Scenario hash", "Seed", "Paths", "Chunk size", "Chunks", "Version", "Re-run"]
     parts.append('<div class="scroll"><table class="data"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head)
@@ -293,10 +305,11 @@ def reproducibility_html(inp) -> str:
         items = "".join(f"<tr><th>{esc(k)}</th><td>{esc(m.get(k))}</td></tr>" for k in keys if k in m)
         if m.get("command"):
             cmd = m["command"] if isinstance(m["command"], str) else " ".join(str(c) for c in m["command"])
-            items += f"<tr><th>command</th><td><code>{esc(cmd)}</code></td></tr>"
+            items += f"<tr><th>command</th><td><code>{esc(redact_paths(cmd))}</code></td></tr>"
         parts.append(f'<h3>Batch manifest</h3><table class="data">{items}</table>')
+        parts.append('<p class="note">Paths are relative to the results folder.</p>')
         parts.append("<details><summary>manifest.json</summary><pre>"
-                     + esc(json.dumps(m, indent=1, sort_keys=True, default=str)) + "</pre></details>")
+                     + esc(redact_paths(json.dumps(m, indent=1, sort_keys=True, default=str))) + "</pre></details>")
     else:
         parts.append('<p class="note">No manifest.json (a single run); run information per run:</p>')
         for name, r in inp.runs.items():

@@ -20,6 +20,7 @@ class _Ctx:
         self.data = data  # the merged raw data (for item labels)
         self.override_paths = set(override_paths)
         self.errors: list[ScenarioError] = []
+        self.warnings: list[ScenarioError] = []  # plausible but unusual values: reported, not fatal
 
     # -- where ------------------------------------------------------------------
     def locate(self, path: tuple) -> tuple[str, int | None]:
@@ -59,6 +60,10 @@ class _Ctx:
     def error(self, path: tuple, message: str, key: str | None = None) -> None:
         file, line = self.locate(path)
         self.errors.append(ScenarioError(file, key if key is not None else self.label(path), line, message))
+
+    def warn(self, path: tuple, message: str) -> None:
+        file, line = self.locate(path)
+        self.warnings.append(ScenarioError(file, self.label(path), line, message))
 
     def raise_if_any(self) -> None:
         if self.errors:

@@ -7,6 +7,8 @@ import difflib
 import math
 from typing import Any
 
+from .limits import printable
+
 _MAX_SHOWN = 25  # errors listed in str(ScenarioError)
 _OVERRIDES = "<overrides>"  # the file name shown for errors in overrides
 
@@ -38,8 +40,10 @@ class ScenarioError(ValueError):
         return [self, *self.more]
 
     def one_line(self) -> str:
+        """`file:line: key: message` on one line, control characters escaped (safe for a terminal)."""
         loc = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{loc}: {self.key}: {self.message}" if self.key else f"{loc}: {self.message}"
+        text = f"{loc}: {self.key}: {self.message}" if self.key else f"{loc}: {self.message}"
+        return printable(text)
 
     def _render(self) -> str:
         errs = self.errors
@@ -61,7 +65,7 @@ def _fmt(x: Any) -> str:
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, int):
-        return str(x)
+        return str(x) if abs(x) < 10**21 else f"{str(x)[:6]}... (an integer of {len(str(x))} digits)"
     if isinstance(x, float):
         if math.isnan(x):
             return "nan"

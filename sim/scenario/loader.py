@@ -58,6 +58,7 @@ class Scenario:
     source: str
     _srcs: tuple = field(default=(), repr=False, compare=False)
     _override_paths: frozenset = field(default=frozenset(), repr=False, compare=False)
+    warnings: tuple = field(default=(), repr=False, compare=False)  # ScenarioErrors of unusual values
 
     @property
     def hash(self) -> str:
@@ -94,7 +95,7 @@ class Scenario:
         ctx = _Ctx(list(self._srcs), data, paths)
         new = _validate(data, ctx)
         source = self.source.rstrip("\n") + "\n\n# ===== overrides =====\n" + "\n".join(notes) + "\n"
-        return Scenario(new["name"], self.path, new, source, self._srcs, frozenset(paths))
+        return Scenario(new["name"], self.path, new, source, self._srcs, frozenset(paths), tuple(ctx.warnings))
 
 
 # --------------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ def _build(chain: list[_Src], path: str | None, source: str) -> Scenario:
         raise ScenarioError(hint.file, hint.key, hint.line, hint.message, err.errors) from None
     if patches:
         data = apply_patches(data, chain, patches, _validate)
-    return Scenario(data["name"], path, data, source, tuple(chain), frozenset())
+    return Scenario(data["name"], path, data, source, tuple(chain), frozenset(), tuple(ctx.warnings))
 
 
 def load_scenario(path) -> Scenario:

@@ -117,7 +117,12 @@ def _resolve_override_key(data: dict, key: str) -> tuple:
         if not rest:
             return (head,)
         items = data[head]
+        if not isinstance(items, list):  # an earlier override replaced the whole array
+            raise _override_error(key, f"[[{head}]] is {_describe(items)} here (an earlier override replaced it), "
+                                  "so it has no items to select")
         i, rest = _take_selector(rest, items, head, key)
+        if not isinstance(items[i], dict):
+            raise _override_error(key, f"{head}[{i}] is {_describe(items[i])}, not a table")
         path: tuple = (head, i)
         if not rest:
             return path

@@ -36,15 +36,60 @@ class Field:
     lo_open: bool = False
     choices: tuple[str, ...] = ()
     ref: str = "entity"
+    warn_lo: float | None = None
+    warn_hi: float | None = None
+    pct: bool = False
 
 
-def F(doc, unit="", default=REQUIRED, lo=None, hi=None, lo_open=False):
-    return Field("float", doc, unit, default, lo, hi, lo_open)
+def F(doc, unit="", default=REQUIRED, lo=None, hi=None, lo_open=False, warn_lo=None, warn_hi=None, pct=False):
+    """A number. lo/hi: hard bounds (an error outside); warn_lo/warn_hi: plausible but unusual
+    outside (a warning); pct: a fraction that a careless user may write as a percentage (the
+    messages then ask "did you mean 0.25?" for 25)."""
+    return Field("float", doc, unit, default, lo, hi, lo_open, warn_lo=warn_lo, warn_hi=warn_hi, pct=pct)
 
 
 def P(doc, default=REQUIRED):
     """A probability or share in [0, 1]."""
-    return Field("float", doc, "share in [0, 1]", default, 0.0, 1.0)
+    return Field("float", doc, "share in [0, 1]", default, 0.0, 1.0, pct=True)
+
+
+# Ranges that make economic sense. Money: nothing in this model is worth more than about world
+# GDP (~$100 trillion = 1e5 $B); above $20 trillion (four times the largest company's market
+# value) is unusual. Log drifts above 3/yr multiply by 20 a year; volatilities above 3/sqrt(yr)
+# or rates above 100%/yr are not economics but typos. Durations up to a century.
+MONEY = 1e5
+MONEY_WARN = 2e4
+DATE_LO, DATE_HI = 1900.0, 2300.0
+
+
+def M(doc, unit="$B", default=REQUIRED, lo=0.0, lo_open=False):
+    """An amount of money in $B."""
+    return F(doc, unit, default, lo=lo, hi=MONEY, lo_open=lo_open, warn_hi=MONEY_WARN)
+
+
+def G(doc, default=REQUIRED):
+    """A log drift per year."""
+    return F(doc, "/yr", default, lo=-3.0, hi=3.0, warn_lo=-1.5, warn_hi=1.5, pct=True)
+
+
+def V(doc, default=REQUIRED, unit="/sqrt(yr)"):
+    """A volatility."""
+    return F(doc, unit, default, lo=0.0, hi=3.0, warn_hi=1.5, pct=True)
+
+
+def Y(doc, default=REQUIRED, lo_open=True):
+    """A duration in years."""
+    return F(doc, "yr", default, lo=0.0, hi=100.0, lo_open=lo_open)
+
+
+def R(doc, default=REQUIRED):
+    """An interest rate per year."""
+    return F(doc, "/yr", default, lo=0.0, hi=1.0, warn_hi=0.3, pct=True)
+
+
+def S(doc, default=REQUIRED, lo=-50.0):
+    """A logit slope or shift."""
+    return F(doc, "", default, lo=lo, hi=50.0, warn_lo=-10.0 if lo < 0 else None, warn_hi=10.0)
 
 
 TOP = {
@@ -52,8 +97,8 @@ TOP = {
     "description": Field("str", "Free text shown in reports (escaped).", default=""),
     "extends": Field("str", "Path (relative to this file) of a scenario this one modifies; "
                      "tables are deep-merged, arrays of tables are replaced whole.", default=None),
-    "seed": Field("int", "Root seed of the random streams.", default=20260101, lo=0),
-    "paths": Field("int", "Default number of Monte Carlo paths.", default=100_000, lo=1),
+    "seed": Field("int", "Root seed of the random streams.", default=20260101, lo=0, hi=2**63 - 1),
+    "paths": Field("int", "Default number of Monte Carlo paths.", default=100_000, lo=1, hi=1_000_000_000),
 }
 
 SECTIONS: dict[str, dict[str, Field]] = {
@@ -64,49 +109,50 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "horizon_years": Field("int", "Number of simulated years.", default=7, lo=1, hi=50),
     },
     "revenue": {
-        "initial": F("The lab's annualised revenue at the start.", "$B/yr", lo=0.0, lo_open=True),
-        "growth0": F("Log growth drift at the start (boom regime).", "/yr"),
-        "growth_inf": F("Long-run log growth drift the drift decays toward.", "/yr"),
-        "half_life": F("Years for the drift's distance to growth_inf to halve.", "yr",
-                       default=2.0, lo=0.0, lo_open=True),
-        "volatility": F("Volatility of log revenue (boom regime).", "/sqrt(yr)", lo=0.0),
+        "initial": M("The lab's annualised revenue at the start.", "$B/yr", lo_open=True),
+        "growth0": G("Log growth drift at the start (boom regime)."),
+        "growth_inf": G("Long-run log growth drift the drift decays toward."),
+        "half_life": Y("Years for the drift's distance to growth_inf to halve.", default=2.0),
+        "volatility": V("Volatility of log revenue (boom regime)."),
     },
     "regime": {
         "enabled": Field("bool", "Whether the boom / AI-winter Markov regime is simulated.", default=True),
         "enter_prob": P("Probability per year of moving from boom to AI winter.", 0.0),
         "exit_prob": P("Probability per year of leaving AI winter.", 0.5),
-        "growth_winter": F("Log growth drift of the lab's revenue in winter.", "/yr", default=0.0),
-        "volatility_winter": F("Volatility of log revenue in winter.", "/sqrt(yr)", default=0.35, lo=0.0),
-        "jump_mean": F("Mean of the one-off log-level revenue jump on entering winter.", "log", default=0.0),
-        "jump_sd": F("Standard deviation of that jump.", "log", default=0.0, lo=0.0),
-        "sentiment_jump": F("One-off jump of log sentiment on entering winter.", "log", default=0.0),
+        "growth_winter": G("Log growth drift of the lab's revenue in winter.", default=0.0),
+        "volatility_winter": V("Volatility of log revenue in winter.", default=0.35),
+        "jump_mean": F("Mean of the one-off log-level revenue jump on entering winter.", "log", default=0.0,
+                       lo=-10.0, hi=10.0, warn_lo=-3.0, warn_hi=3.0),
+        "jump_sd": V("Standard deviation of that jump.", default=0.0, unit="log"),
+        "sentiment_jump": F("One-off jump of log sentiment on entering winter.", "log", default=0.0,
+                            lo=-10.0, hi=10.0, warn_lo=-3.0, warn_hi=3.0),
     },
     "sentiment": {
         "mean_reversion": F("Mean-reversion speed of log sentiment (Ornstein-Uhlenbeck).", "/yr",
-                            default=1.0, lo=0.0),
-        "volatility": F("Volatility of log sentiment.", "/sqrt(yr)", default=0.25, lo=0.0),
+                            default=1.0, lo=0.0, hi=100.0, warn_hi=20.0),
+        "volatility": V("Volatility of log sentiment.", default=0.25),
         "rho": F("Correlation of the sentiment shock with the lab's revenue shock.", "", default=0.5,
                  lo=-1.0, hi=1.0),
     },
     "lab": {
         "entity": Field("ref", "Name of the entity that is the lab (its revenue is the revenue process)."),
         "opex_share_start": F("Non-compute operating costs as a share of revenue at the start.", "share",
-                              default=0.35, lo=0.0),
-        "opex_share_end": F("Same share at the end of the glide path.", "share", default=0.20, lo=0.0),
-        "opex_years": F("Years of the linear glide from start to end share.", "yr", default=4.0,
-                        lo=0.0, lo_open=True),
+                              default=0.35, lo=0.0, hi=5.0, warn_hi=1.5, pct=True),
+        "opex_share_end": F("Same share at the end of the glide path.", "share", default=0.20, lo=0.0, hi=5.0,
+                            warn_hi=1.5, pct=True),
+        "opex_years": Y("Years of the linear glide from start to end share.", default=4.0),
         "valuation_multiple": F("Equity value / annualised revenue in boom, at sentiment 1.", "x",
-                                default=25.0, lo=0.0),
-        "valuation_multiple_winter": F("Same multiple in AI winter.", "x", default=10.0, lo=0.0),
+                                default=25.0, lo=0.0, hi=1000.0, warn_hi=100.0),
+        "valuation_multiple_winter": F("Same multiple in AI winter.", "x", default=10.0, lo=0.0, hi=1000.0,
+                                       warn_hi=100.0),
         "raise_share": P("Share of its valuation the lab can raise as new equity per year (boom).", 0.10),
         "raise_share_winter": P("Same share in AI winter.", 0.03),
     },
     "refinancing": {
-        "sentiment_slope": F("Logit of the roll-over probability per unit of log sentiment.", "",
-                             default=2.0),
-        "leverage_slope": F("Logit decrease per unit of leverage (outside debt / market equity).", "",
+        "sentiment_slope": S("Logit of the roll-over probability per unit of log sentiment.", default=2.0),
+        "leverage_slope": S("Logit decrease per unit of leverage (outside debt / market equity).",
                             default=1.0, lo=0.0),
-        "winter_shift": F("Logit shift of the roll-over probability in AI winter.", "", default=-1.0),
+        "winter_shift": S("Logit shift of the roll-over probability in AI winter.", default=-1.0),
     },
 }
 
@@ -115,27 +161,27 @@ ENTITY = {
     "kind": Field("enum", "What the entity is.", default="other",
                   choices=("lab", "cloud", "chipmaker", "neocloud", "investor", "other")),
     "description": Field("str", "Free text.", default=""),
-    "cash": F("Liquid assets at the start.", "$B", default=0.0, lo=0.0),
-    "debt": F("Debt owed to outside creditors at the start (face).", "$B", default=0.0, lo=0.0),
-    "rate": F("Coupon rate on outside debt.", "/yr", default=0.05, lo=0.0),
-    "amortisation_years": F("Years over which the debt not in `maturities` amortises evenly.", "yr",
-                            default=10.0, lo=0.0, lo_open=True),
+    "cash": M("Liquid assets at the start.", default=0.0),
+    "debt": M("Debt owed to outside creditors at the start (face).", default=0.0),
+    "rate": R("Coupon rate on outside debt.", default=0.05),
+    "amortisation_years": Y("Years over which the debt not in `maturities` amortises evenly.",
+                            default=10.0),
     "maturities": Field("schedule", "Bullet maturities of outside debt by calendar year (part of `debt`).",
-                        "$B", default=None, lo=0.0),
+                        "$B", default=None, lo=0.0, hi=MONEY, warn_hi=MONEY_WARN),
     "refi_prob": P("Probability that maturing principal rolls over, at sentiment 1, zero leverage, boom.", 0.9),
-    "ocf": F("Outside operating cash flow (business not with the network) at the start.", "$B/yr",
-             default=0.0, lo=0.0),
-    "ocf_growth": F("Log drift of outside cash flow.", "/yr", default=0.0),
-    "ocf_growth_winter": F("Log drift of outside cash flow in AI winter (default: ocf_growth).", "/yr",
+    "ocf": M("Outside operating cash flow (business not with the network) at the start.", "$B/yr",
+             default=0.0),
+    "ocf_growth": G("Log drift of outside cash flow.", default=0.0),
+    "ocf_growth_winter": G("Log drift of outside cash flow in AI winter (default: ocf_growth).",
                            default=None),
-    "ocf_volatility": F("Volatility of log outside cash flow.", "/sqrt(yr)", default=0.15, lo=0.0),
+    "ocf_volatility": V("Volatility of log outside cash flow.", default=0.15),
     "ocf_loading": F("Correlation of the cash-flow shock with the sentiment shock.", "", default=0.5,
                      lo=-1.0, hi=1.0),
-    "market_equity": F("Equity market value at sentiment 1 (marks stakes in it).", "$B", default=0.0, lo=0.0),
+    "market_equity": M("Equity market value at sentiment 1 (marks stakes in it).", default=0.0),
     "equity_beta": F("Elasticity of equity value to sentiment: E = market_equity * S^beta.", "",
-                     default=1.0, lo=0.0),
-    "book_equity": F("Book equity at the start; the entity is insolvent when it falls below 0.", "$B",
-                     default=0.0),
+                     default=1.0, lo=0.0, hi=20.0, warn_hi=5.0),
+    "book_equity": M("Book equity at the start; the entity is insolvent when it falls below 0.",
+                     default=0.0, lo=-MONEY),
     "solvency_default": Field("bool", "Whether negative book equity is a default (else liquidity only).",
                               default=True),
     "alpha": P("Rogers-Veraart share of outside assets realised in default (1 = no cost).", 1.0),
@@ -150,28 +196,28 @@ CONTRACT = {
     "payer": Field("ref", "Entity that pays (the buyer)."),
     "payee": Field("ref", "Entity that delivers and is paid."),
     "schedule": Field("schedule", "Amounts due by calendar year (paid evenly over that year's steps). "
-                      "Give either this or total/start/years.", "$B", default=None, lo=0.0),
-    "total": F("Total contract value (with start and years, instead of schedule).", "$B", default=None,
-               lo=0.0),
+                      "Give either this or total/start/years.", "$B", default=None, lo=0.0, hi=MONEY,
+                      warn_hi=MONEY_WARN),
+    "total": M("Total contract value (with start and years, instead of schedule).", default=None),
     "start": Field("date", "First date of payments.", "year", default=None),
-    "years": F("Length of the payment period.", "yr", default=None, lo=0.0, lo_open=True),
-    "ramp_years": F("Linear ramp-up at the start of the payment period.", "yr", default=0.0, lo=0.0),
+    "years": Y("Length of the payment period.", default=None),
+    "ramp_years": Y("Linear ramp-up at the start of the payment period.", default=0.0, lo_open=False),
     "cost_ratio": P("Payee's cost of delivering, as a share of each amount due.", 0.6),
     "capex_share": P("Share of the remaining contract value the payee has sunk in capacity and writes off "
                      "when the payer defaults (before re-letting).", 0.3),
     "relet_share": P("Share of lost capacity the payee re-lets after a payer default.", 0.6),
-    "relet_delay": F("Delay before re-let capacity earns.", "yr", default=2.0, lo=0.0),
+    "relet_delay": Y("Delay before re-let capacity earns.", default=2.0, lo_open=False),
     "relet_discount": P("Price discount on re-let capacity.", 0.3),
 }
 
 TRANCHE = {
     "date": Field("date", "Earliest date the tranche can pay.", "year"),
-    "amount": F("Amount invested.", "$B", lo=0.0, lo_open=True),
+    "amount": M("Amount invested.", lo_open=True),
     "probability": P("Probability (drawn once per path) that the tranche's outside condition is met "
                      "(e.g. an IPO milestone).", 1.0),
     "milestone_contract": Field("ref", "Contract whose cumulative payments must reach milestone_amount.",
                                 default=None, ref="contract"),
-    "milestone_amount": F("Cumulative payments on milestone_contract needed.", "$B", default=0.0, lo=0.0),
+    "milestone_amount": M("Cumulative payments on milestone_contract needed.", default=0.0),
     "expires": Field("date", "Last date the tranche can pay (default: end of horizon).", "year",
                      default=None),
 }
@@ -193,8 +239,8 @@ LOAN = {
     "name": Field("str", "Unique loan name."),
     "lender": Field("ref", "Network entity that lent."),
     "borrower": Field("ref", "Network entity that owes."),
-    "amount": F("Principal.", "$B", lo=0.0, lo_open=True),
-    "rate": F("Interest rate, paid every step.", "/yr", default=0.05, lo=0.0),
+    "amount": M("Principal.", lo_open=True),
+    "rate": R("Interest rate, paid every step.", default=0.05),
     "maturity": Field("date", "Date the principal is due.", "year"),
 }
 
@@ -255,6 +301,13 @@ value without repeating the array, use an override instead: dotted keys such as
 `investment.NAME.tranche.0.amount` or `stake.HOLDER->ISSUER.share`
 (`Scenario.with_overrides`), re-validated like a file.
 
+**Ranges.** Every number has a hard range (outside it is an error) chosen to make economic
+sense: money up to 1e5 $B (about world GDP), log drifts within +-3/yr, volatilities up to 3,
+rates up to 1 (100%/yr), durations up to 100 years, dates between 1900 and 2300. Where a
+*usual* range is shown, a value inside the hard range but outside the usual one is accepted
+with a warning on stderr. A fraction written as a percentage (`volatility = 25`) gets "did
+you mean 0.25?".
+
 **Checks before any simulation.** Types and ranges of every key; required keys; at
 least two entities; unique entity, contract, investment and loan names; every entity
 (or contract) named by a reference exists; payer != payee (and likewise for investments,
@@ -291,9 +344,14 @@ def _md_type(f: Field) -> str:
             rng = f"<= {_md_bound(f.hi)}"
         else:
             rng = ""
+        usual = ""
+        if f.warn_lo is not None and f.warn_hi is not None:
+            usual = f"; usually in [{_md_bound(f.warn_lo)}, {_md_bound(f.warn_hi)}]"
+        elif f.warn_hi is not None:
+            usual = f"; usually <= {_md_bound(f.warn_hi)}"
         if f.kind == "schedule":
-            return "schedule (year = amount" + (f", amounts {rng}" if rng else "") + ")"
-        return f"{base} {rng}".strip()
+            return "schedule (year = amount" + (f", amounts {rng}" if rng else "") + usual + ")"
+        return f"{base} {rng}".strip() + usual
     if f.kind == "enum":
         return "one of " + ", ".join(f"`{c}`" for c in f.choices)
     if f.kind == "ref":

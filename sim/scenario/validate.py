@@ -11,7 +11,8 @@ from typing import Any
 from .context import _Ctx
 from .crosschecks import _cross_checks
 from .errors import _describe, _fmt, _suggest
-from .schema import ARRAYS, REQUIRED, SECTIONS, TOP, Field
+from .limits import has_unsafe, limit, over
+from .schema import ARRAYS, DATE_HI, DATE_LO, REQUIRED, SECTIONS, TOP, Field
 from .source import _YEAR_RE
 
 
@@ -36,6 +37,37 @@ def _in_range(x: float, f: Field) -> bool:
     if f.hi is not None and x > f.hi:
         return False
     return True
+
+
+def _pct_hint(x: float, f: Field) -> str:
+    """' (did you mean 0.25? ...)' when x looks like a percentage typed for a fraction."""
+    if not f.pct or abs(x) < 1 or abs(x) > 1e6:
+        return ""
+    guess = x / 100
+    plain = Field(f.kind, f.doc, lo=f.lo, hi=f.hi, lo_open=f.lo_open)
+    if not _in_range(guess, plain) or _unusual(guess, f):
+        return ""
+    return f" (did you mean {_fmt(guess)}? this is a fraction, not a percentage)"
+
+
+def _unusual(x: float, f: Field) -> str:
+    """'' or why x, inside the hard range, is unusual for this field."""
+    if f.warn_hi is not None and x > f.warn_hi:
+        return f"unusually high (above {_fmt(f.warn_hi)})"
+    if f.warn_lo is not None and x < f.warn_lo:
+        return f"unusually low (below {_fmt(f.warn_lo)})"
+    return ""
+
+
+def _out_of_range(x, f: Field, ctx: _Ctx, path: tuple, what: str) -> bool:
+    """Report x outside the field's hard range (error) or its usual range (warning); True on error."""
+    if not _in_range(x, f):
+        ctx.error(path, f"expected {what}, found {_fmt(x)}{_pct_hint(x, f)}")
+        return True
+    why = _unusual(x, f)
+    if why:
+        ctx.warn(path, f"{_fmt(x)} is {why} for {f.unit or 'this field'}{_pct_hint(x, f)}")
+    return False
 
 
 def _expected(f: Field) -> str:
@@ -101,12 +133,13 @@ def _check_value(v: Any, f: Field, path: tuple, ctx: _Ctx) -> Any:
                     ctx.error(path, f"expected {exp}, found {_describe(v)}")
                     return _BAD
                 v = int(v)
-        else:
-            v = float(v)
-        if not _in_range(v, f):
-            ctx.error(path, f"expected {exp}, found {_fmt(v)}")
+        if _out_of_range(v, f, ctx, path, exp):  # before float(): an integer literal may exceed float range
             return _BAD
-        return v
+        try:
+            return float(v) if k == "float" else v
+        except OverflowError:
+            ctx.error(path, f"expected {exp}, found an integer too large for a number")
+            return _BAD
     if k == "bool":
         if not isinstance(v, bool):
             hint = " (write true or false, unquoted)" if isinstance(v, str) and v.lower() in ("true", "false") else ""
@@ -117,6 +150,11 @@ def _check_value(v: Any, f: Field, path: tuple, ctx: _Ctx) -> Any:
         if not isinstance(v, str):
             ctx.error(path, f"expected {exp}, found {_describe(v)}")
             return _BAD
+        bad = has_unsafe(v) if (k == "ref" or path[-1] == "name") else None
+        if bad:
+            ctx.error(path, f"names may not contain a control character ({bad} found): names are printed "
+                            "in terminals and used in file names")
+            return _BAD
         return v
     if k == "enum":
         if not isinstance(v, str) or v not in f.choices:
@@ -125,8 +163,11 @@ def _check_value(v: Any, f: Field, path: tuple, ctx: _Ctx) -> Any:
         return v
     if k == "date":
         if isinstance(v, _dt.date):
-            return _date_to_year(v)
-        if _is_number(v) and math.isfinite(v):
+            v = _date_to_year(v)
+        if _is_number(v) and (isinstance(v, int) or math.isfinite(v)):
+            if not DATE_LO <= v <= DATE_HI:
+                ctx.error(path, f"expected a date between {DATE_LO:g} and {DATE_HI:g}, found {_fmt(v)}")
+                return _BAD
             return float(v)
         hint = ""
         if isinstance(v, str) and re.match(r"^\d{4}-\d{2}-\d{2}", v):
@@ -151,8 +192,7 @@ def _check_value(v: Any, f: Field, path: tuple, ctx: _Ctx) -> Any:
                                  f"found {_describe(amt)}")
                 ok = False
                 continue
-            if not _in_range(float(amt), f):
-                ctx.error(ypath, f"expected an amount {_range_text(f)} ({f.unit}) for year {year}, found {_fmt(amt)}")
+            if _out_of_range(amt, f, ctx, ypath, f"an amount {_range_text(f)} ({f.unit}) for year {year}"):
                 ok = False
                 continue
             if year in out:
@@ -251,6 +291,10 @@ def _validate_structure(merged: dict, ctx: _Ctx) -> dict:
         elif not isinstance(arr, (list, tuple)):
             ctx.error((a,), f"expected an array of tables [[{a}]], found {_describe(arr)}")
             arr = []
+        cap_name = "BUBBLESIM_MAX_ENTITIES" if a == "entity" else "BUBBLESIM_MAX_CONTRACTS"
+        if len(arr) > limit(cap_name):
+            ctx.error((a,), f"too many [[{a}]] tables: " + over(cap_name, len(arr)))
+            arr = []
         items = []
         for i, item in enumerate(arr):
             if not isinstance(item, dict):
@@ -268,6 +312,10 @@ def _validate_structure(merged: dict, ctx: _Ctx) -> dict:
                     sub = []
                 elif not isinstance(sub, (list, tuple)):
                     ctx.error((a, i, nk), f"expected an array of tables [[{a}.{nk}]], found {_describe(sub)}")
+                    sub = []
+                if len(sub) > limit("BUBBLESIM_MAX_CONTRACTS"):
+                    ctx.error((a, i, nk), f"too many [[{a}.{nk}]] tables: "
+                              + over("BUBBLESIM_MAX_CONTRACTS", len(sub)))
                     sub = []
                 for j, t in enumerate(sub):
                     if not isinstance(t, dict):

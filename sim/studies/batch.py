@@ -74,7 +74,7 @@ def environment() -> dict:
     commit, dirty = _git_commit()
     return {"bubblesim_version": __version__, "git_commit": commit, "git_dirty": dirty,
             "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-            "platform": platform.platform(), "machine": platform.machine()}
+            "platform": f"{platform.system()} {platform.release().split('-')[0]}", "machine": platform.machine()}
 
 
 def _read_marker(folder: str) -> dict | None:
@@ -122,26 +122,30 @@ def _run_variant(v: Variant, out: str, *, threads, executor, progress) -> dict:
     from sim.engine.model import compile_scenario
     from sim.engine.results import Results
 
+    scenario = v.scenario  # built from the base and the overrides, for this run only
     if v.target_se is not None:
         from sim.studies.precision import run_to_precision_with_chunks
 
         results, summaries = run_to_precision_with_chunks(
-            v.scenario, v.target_se, v.max_paths, v.seed, chunk_size=v.chunk_size, threads=threads,
+            scenario, v.target_se, v.max_paths, v.seed, chunk_size=v.chunk_size, threads=threads,
             progress=progress, executor=executor)
         info = results.run_info
     else:
-        M = compile_scenario(v.scenario)
+        M = compile_scenario(scenario)
         stats, summaries, info = simulate(M, v.paths, v.seed, chunk_size=v.chunk_size, threads=threads,
                                           progress=progress, executor=executor)
-        results = Results.from_stats(v.scenario, M, stats, summaries, info)
+        results = Results.from_stats(scenario, M, stats, summaries, info)
+    from sim.engine.results import check_finite
+
+    check_finite(results, v.source)  # an error naming the field, before anything is written
     final = os.path.join(out, v.folder)
     tmp = os.path.join(out, f"{TMP_PREFIX}{v.folder}-{os.getpid()}")
     if os.path.exists(tmp):
         shutil.rmtree(tmp)
     try:
         results.write(tmp)  # results.json, the CSV tables, chunks.csv, inputs.json, scenario.toml
-        marker = {"variant": v.name, "input_hash": v.input_hash, "scenario": v.scenario.name,
-                  "scenario_hash": v.scenario.hash, "source": v.source, "overrides": v.overrides,
+        marker = {"variant": v.name, "input_hash": v.input_hash, "scenario": scenario.name,
+                  "scenario_hash": scenario.hash, "source": _relative(v.source, out), "overrides": v.overrides,
                   "paths": results.paths, "seed": v.seed, **v.layout(results.paths),
                   "precision": results.run_info.get("precision"), "wall_seconds": info["wall_seconds"],
                   "threads": info["threads"], "finished": _now(), "files": _file_hashes(tmp)}
@@ -180,8 +184,7 @@ def run_batch(plan: BatchPlan, out: str, *, force: bool = False, threads: int | 
         _remove_temps(out, os.getpid())
         raise
     finally:
-        if lock is not None:
-            lock.close()
+        lock.close()
 
 
 def _remove_temps(out: str, pid: int | None = None) -> None:
@@ -216,12 +219,15 @@ def _run_batch(plan, out, *, force, threads, executor, engine, log, bar, argv, x
             todo.append(v)
 
     engine = engine or {"kind": "local", "threads": threads}
-    manifest = {**environment(), "command": argv if argv is not None else sys.argv, "inputs": plan.inputs,
-                "batch": plan.name, "out": os.path.abspath(out), "started": started, "engine": engine,
+    # paths relative to the results folder (`out` is "."): no absolute paths, no user names
+    manifest = {**environment(), "command": _command(argv if argv is not None else sys.argv, out),
+                "inputs": [_relative(i, out) for i in plan.inputs], "paths_note": "inputs and sources are relative to the results folder; the command is as typed, "
+                "with absolute paths made relative to the results folder",
+                "batch": plan.name, "out": ".", "started": started, "engine": engine,
                 "seed": plan.seed, "chunk_size": plan.chunk_size, "stream": STREAM, "variants": []}
 
     def write_manifest(final=False):
-        manifest["variants"] = [_manifest_entry(v, entries.get(v.name)) for v in plan.variants]
+        manifest["variants"] = [_manifest_entry(v, entries.get(v.name), out) for v in plan.variants]
         manifest["wall_seconds"] = time.perf_counter() - t0
         manifest["finished"] = _now() if final else None
         _write_atomic(os.path.join(out, "manifest.json"), json.dumps(manifest, indent=1, default=str))
@@ -260,23 +266,57 @@ def _run_batch(plan, out, *, force, threads, executor, engine, log, bar, argv, x
     return manifest
 
 
-def _lock(out: str):
+class _Lock:
+    """The held batch lock of one output folder (`close()` releases it)."""
+
+    def __init__(self, lock):
+        self._lock = lock
+
+    def close(self) -> None:
+        self._lock.release()
+
+
+def _lock(out: str) -> _Lock:
+    """Hold `out/.batch.lock` (filelock: flock on POSIX, released when the process dies, even by kill -9).
+
+    The lock file is never followed through a symbolic link: one planted there (to truncate or
+    overwrite its target) is refused before anything opens it, and filelock itself opens the file
+    with O_NOFOLLOW where the platform has it.
+    """
+    from filelock import FileLock, Timeout
+
+    path = os.path.join(out, ".batch.lock")
+    if os.path.islink(path):
+        raise BatchError(f"{path} is a symbolic link; bubblesim never follows one for its lock file "
+                         "(remove it if it is not yours)")
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise BatchError(f"{path} exists and is not a regular file; remove it")
+    lock = FileLock(path, timeout=0)
     try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        return None
-    fh = open(os.path.join(out, ".batch.lock"), "w")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
+        lock.acquire()
+    except Timeout:
         raise BatchError(f"another bubblesim batch is writing to {out}/ (one batch per output folder)") from None
-    return fh
+    except OSError as err:
+        raise BatchError(f"cannot lock {path}: {err.strerror or err}") from None
+    return _Lock(lock)
 
 
-def _manifest_entry(v: Variant, done: dict | None) -> dict:
-    e = {"name": v.name, "folder": v.folder, "scenario": v.scenario.name, "source": v.source,
-         "overrides": v.overrides, "scenario_hash": v.scenario.hash, "input_hash": v.input_hash,
+def _relative(path: str, out: str) -> str:
+    """`path` relative to the results folder `out` (the manifest records no absolute paths)."""
+    try:
+        return os.path.relpath(os.path.abspath(path), os.path.abspath(out))
+    except ValueError:  # another drive (Windows)
+        return os.path.basename(path)
+
+
+def _command(argv: list[str], out: str) -> list[str]:
+    """The command line with absolute paths made relative to the results folder (no user names)."""
+    return [_relative(a, out) if os.path.isabs(a) else a for a in argv]
+
+
+def _manifest_entry(v: Variant, done: dict | None, out: str) -> dict:
+    e = {"name": v.name, "folder": v.folder, "scenario": v.scenario_name, "source": _relative(v.source, out),
+         "overrides": v.overrides, "scenario_hash": v.scenario_hash, "input_hash": v.input_hash,
          "seed": v.seed, "paths": v.paths, **v.layout()}
     if done is None:
         e["status"] = "pending"

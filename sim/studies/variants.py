@@ -45,15 +45,16 @@ import glob
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 from sim._version import __version__
 from sim.engine.runner import DEFAULT_CHUNK_SIZE, chunk_layout
 from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.scenario.source import read_toml
 
 MARKER = "_complete.json"
 CHUNKS = "chunks.csv"
@@ -73,30 +74,59 @@ class BatchError(RuntimeError):
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
 class Variant:
-    """One run of a batch: a scenario with overrides, paths, seed and chunk size applied."""
+    """One run of a batch: a scenario with overrides, paths, seed and chunk size applied.
 
-    name: str
-    scenario: Scenario  # resolved: overrides, paths and seed are in scenario.data
-    source: str  # the scenario file
-    overrides: dict = field(default_factory=dict)  # dotted key -> value (sweep and set)
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    target_se: float | None = None  # if set: add chunks until every PD's se <= target_se ...
-    max_paths: int | None = None  # ... or this many paths (then `paths` is not used)
+    A variant holds only its overrides: `base` (the scenario file as loaded) is shared by every
+    variant of a file, and `scenario` is rebuilt (and re-validated) from it on each access, so
+    a sweep of many variants costs memory for its override dicts alone.
+    """
+
+    def __init__(self, name: str, base: Scenario, source: str, overrides: dict | None = None,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, *, paths: int, seed: int,
+                 target_se: float | None = None, max_paths: int | None = None):
+        self.name = name
+        self.base = base
+        self.source = source  # the scenario file
+        self.overrides = dict(overrides or {})  # dotted key -> value (sweep and set)
+        self.chunk_size = chunk_size
+        self.paths = int(paths)
+        self.seed = int(seed)
+        self.target_se = target_se  # if set: add chunks until every PD's se <= target_se ...
+        self.max_paths = max_paths  # ... or this many paths (then `paths` is not used)
+        self._hash: str | None = None
+        self._scenario_name: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Variant({self.name!r}, {self.paths} paths, seed {self.seed})"
 
     @property
-    def paths(self) -> int:
-        return int(self.scenario.data["paths"])
+    def scenario(self) -> Scenario:
+        """The resolved scenario: overrides, then paths and seed, applied to the base (built on demand)."""
+        s = self.base.with_overrides(self.overrides) if self.overrides else self.base
+        return s.with_overrides({"paths": self.paths, "seed": self.seed})
+
+    def _resolve_ids(self) -> None:
+        sc = self.scenario
+        self._hash, self._scenario_name = sc.hash, sc.name
 
     @property
-    def seed(self) -> int:
-        return int(self.scenario.data["seed"])
+    def scenario_hash(self) -> str:
+        """The resolved scenario's hash (computed once; the scenario itself is not kept)."""
+        if self._hash is None:
+            self._resolve_ids()
+        return self._hash
+
+    @property
+    def scenario_name(self) -> str:
+        if self._hash is None:
+            self._resolve_ids()
+        return self._scenario_name
 
     @property
     def input_hash(self) -> str:
         """Hash of everything that determines the results (same inputs -> same hash)."""
-        blob = json.dumps({"bubblesim": __version__, "variant": self.name, "scenario_hash": self.scenario.hash,
+        blob = json.dumps({"bubblesim": __version__, "variant": self.name, "scenario_hash": self.scenario_hash,
                            "paths": self.paths, "seed": self.seed, "chunk_size": self.chunk_size,
                            **({"target_se": self.target_se, "max_paths": self.max_paths}
                               if self.target_se is not None else {})},
@@ -150,41 +180,69 @@ def _flatten(tbl: dict, prefix: str = "") -> dict:
     return out
 
 
-def parse_sweep(sweep: Any, file: str, where: str = "sweep") -> tuple[list[dict], bool]:
-    """The override dicts of a [sweep] table (in order) and whether the base runs too."""
+DEFAULT_MAX_VARIANTS = 1000  # more needs --max-variants: each variant is a full run
+
+
+class Sweep:
+    """The override dicts of a [sweep], generated one at a time (counted without building them)."""
+
+    def __init__(self, keys: list[str], axes: list[list], mode: str, base: bool):
+        self.keys, self.axes, self.mode, self.base = keys, axes, mode, base
+
+    def __len__(self) -> int:
+        n = len(self.axes[0]) if self.mode == "zip" else math.prod(len(a) for a in self.axes)
+        return n + (1 if self.base else 0)
+
+    def __iter__(self):
+        if self.base:
+            yield {}
+        combos = zip(*self.axes) if self.mode == "zip" else itertools.product(*self.axes)
+        for c in combos:
+            yield dict(zip(self.keys, c))
+
+
+def parse_sweep(sweep: Any, file: str, where: str = "sweep") -> tuple[Sweep, bool]:
+    """The override dicts of a [sweep] table (a lazy, sized iterable, the base first when it
+    runs too) and whether the base runs too."""
     if not isinstance(sweep, dict):
         raise ScenarioError(file, where, None, "expected a table of key = [values]")
     sweep = dict(sweep)
     mode = sweep.pop("mode", "grid")
     base = sweep.pop("base", False)
     if mode not in ("grid", "zip"):
-        raise ScenarioError(file, f"{where}.mode", None, f"expected 'grid' or 'zip', found {mode!r}")
+        raise ScenarioError(file, f"{where}.mode", None, f"expected 'grid' or 'zip', found {_short(mode)}")
     if not isinstance(base, bool):
-        raise ScenarioError(file, f"{where}.base", None, f"expected true or false, found {base!r}")
+        raise ScenarioError(file, f"{where}.base", None, f"expected true or false, found {_short(base)}")
     axes = _flatten(sweep)
     if not axes:
         raise ScenarioError(file, where, None, "a sweep needs at least one key = [values]")
     for k, vals in axes.items():
         if not isinstance(vals, list) or not vals:
             raise ScenarioError(file, f"{where}.{k}", None,
-                                f"expected a non-empty list of values, e.g. [0.3, 0.5], found {vals!r}")
-    keys = list(axes)
+                                f"expected a non-empty list of values, e.g. [0.3, 0.5], found {_short(vals)}")
     if mode == "zip":
         lengths = {k: len(v) for k, v in axes.items()}
         if len(set(lengths.values())) > 1:
             raise ScenarioError(file, where, None, "zip mode needs lists of the same length, found "
                                 + ", ".join(f"{k}: {n}" for k, n in lengths.items()))
-        combos = list(zip(*axes.values()))
-    else:
-        combos = list(itertools.product(*axes.values()))
-    return [dict(zip(keys, c)) for c in combos], base
+    return Sweep(list(axes), list(axes.values()), mode, base), base
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
+def _too_many(file: str, key: str, n: int, max_variants: int) -> ScenarioError:
+    return ScenarioError(file, key, None, f"{n:,} variants is above the limit of {max_variants:,} "
+                         f"(each is a full run; pass --max-variants {n} to run them all)")
 
 
 def _read_raw(path: str) -> dict:
+    """The parsed TOML of `path`, or {} if it cannot be read (the loader then says why)."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError):
+        return read_toml(path)[1]
+    except ScenarioError:
         return {}
 
 
@@ -197,24 +255,20 @@ def has_sweep(path: str) -> bool:
     return isinstance(_read_raw(path).get("sweep"), dict)
 
 
-def scenario_variants(path: str, *, sweep: Any = None, overrides: dict | None = None, label: str | None = None,
-                      use_file_sweep: bool = True, scenario: Scenario | None = None) -> list[tuple[str, Scenario, dict]]:
-    """(name, scenario, overrides) for each variant of one scenario file, every one validated.
-
-    The file's own [sweep] applies when `use_file_sweep` and no `sweep` is given.
-    """
-    sc = scenario or load_scenario(path)
+def _variant_specs(path: str, sc: Scenario, sweep: Any, overrides: dict | None, label: str | None,
+                   use_file_sweep: bool):
+    """(where, label, fixed overrides, lazy sized iterable of sweep combos) of one scenario file."""
     where = "sweep"
     if sweep is None and use_file_sweep:
         sweep = _read_raw(path).get("sweep")
     else:
         where = "run.sweep"
-    fixed = dict(overrides or {})
-    combos, base = parse_sweep(sweep, path, where) if sweep is not None else ([{}], False)
-    if base and combos != [{}]:
-        combos = [{}] + combos
-    label = label or sc.name
-    out = []
+    combos = parse_sweep(sweep, path, where)[0] if sweep is not None else [{}]
+    return where, label or sc.name, dict(overrides or {}), combos
+
+
+def iter_variants(path: str, sc: Scenario, where: str, label: str, fixed: dict, combos):
+    """(name, scenario, overrides) for each variant, validated one at a time (a generator)."""
     for combo in combos:
         ov = {**fixed, **combo}
         try:
@@ -225,8 +279,22 @@ def scenario_variants(path: str, *, sweep: Any = None, overrides: dict | None = 
             raise ScenarioError(path, f"{tag}: {first.key}" if first.key else tag, None,
                                 first.message + (f" (variant {variant_name(label, ov)})" if ov else "")) from None
         name_ov = combo if label != sc.name else ov
-        out.append((variant_name(label, name_ov), s, ov))
-    return out
+        yield variant_name(label, name_ov), s, ov
+
+
+def scenario_variants(path: str, *, sweep: Any = None, overrides: dict | None = None, label: str | None = None,
+                      use_file_sweep: bool = True, scenario: Scenario | None = None,
+                      max_variants: int = DEFAULT_MAX_VARIANTS) -> list[tuple[str, Scenario, dict]]:
+    """(name, scenario, overrides) for each variant of one scenario file, every one validated.
+
+    The file's own [sweep] applies when `use_file_sweep` and no `sweep` is given. The variants
+    are counted first: more than `max_variants` is a ScenarioError before any is built.
+    """
+    sc = scenario or load_scenario(path)
+    where, label, fixed, combos = _variant_specs(path, sc, sweep, overrides, label, use_file_sweep)
+    if len(combos) > max_variants:
+        raise _too_many(path, where, len(combos), max_variants)
+    return list(iter_variants(path, sc, where, label, fixed, combos))
 
 
 @dataclass
@@ -237,6 +305,7 @@ class BatchPlan:
     name: str | None = None
     notes: list[str] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # unusual values, one line each (ScenarioError.one_line)
 
 
 def _expand_input(path: str, notes: list[str]) -> list[str]:
@@ -260,9 +329,9 @@ _BATCH_KEYS = ("name", "scenarios", "paths", "seed", "chunk_size")
 _RUN_KEYS = ("scenario", "name", "set", "sweep")
 
 
-def _check_int(file, key, v, lo):
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ScenarioError(file, key, None, f"expected an integer >= {lo}, found {v!r}")
+def _check_int(file, key, v, lo, hi):
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ScenarioError(file, key, None, f"expected an integer in [{lo}, {hi:,}], found {_short(v)}")
     return v
 
 
@@ -270,11 +339,7 @@ def _read_batch_file(path: str, notes: list[str]) -> tuple[dict, list[dict]]:
     """The [batch] settings and the run specs ({file, sweep, set, label, use_file_sweep})."""
     from sim.scenario.errors import _suggest  # the loader's did-you-mean
 
-    with open(path, "rb") as fh:
-        try:
-            raw = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as e:
-            raise ScenarioError(path, "", None, f"TOML syntax error: {e}") from None
+    raw = read_toml(path)[1]
     for k in raw:
         if k not in ("batch", "run"):
             raise ScenarioError(path, k, None, f"unknown top-level key in a batch file{_suggest(k, ['batch', 'run'])};"
@@ -285,9 +350,9 @@ def _read_batch_file(path: str, notes: list[str]) -> tuple[dict, list[dict]]:
             raise ScenarioError(path, f"batch.{k}", None, f"unknown key{_suggest(k, _BATCH_KEYS)}; "
                                 f"valid: {', '.join(_BATCH_KEYS)}")
     settings = {}
-    for k, lo in (("paths", 1), ("seed", 0), ("chunk_size", 1)):
+    for k, lo, hi in (("paths", 1, 10**9), ("seed", 0, 2**63 - 1), ("chunk_size", 1, 10**9)):
         if k in b:
-            settings[k] = _check_int(path, f"batch.{k}", b[k], lo)
+            settings[k] = _check_int(path, f"batch.{k}", b[k], lo, hi)
     if "name" in b:
         settings["name"] = str(b["name"])
     here = os.path.dirname(path)
@@ -300,6 +365,8 @@ def _read_batch_file(path: str, notes: list[str]) -> tuple[dict, list[dict]]:
     for pat in pats:
         full = os.path.join(here, pat)
         hits = sorted(glob.glob(full)) if glob.has_magic(pat) else [full]
+        if hits == [full] and not os.path.exists(full):
+            raise ScenarioError(path, "batch.scenarios", None, f"{_short(pat)}: file not found")
         if not hits:
             raise ScenarioError(path, "batch.scenarios", None, f"{pat!r} matches no file")
         for f in hits:
@@ -327,6 +394,8 @@ def _read_batch_file(path: str, notes: list[str]) -> tuple[dict, list[dict]]:
         sets = r.get("set", {})
         if not isinstance(sets, dict):
             raise ScenarioError(path, f"run[{i}].set", None, "expected a table of \"dotted.key\" = value")
+        if not isinstance(r["scenario"], str) or not os.path.exists(os.path.join(here, r["scenario"])):
+            raise ScenarioError(path, f"run[{i}].scenario", None, f"{_short(r['scenario'])}: no such scenario file")
         specs.append({"file": os.path.join(here, r["scenario"]), "sweep": r.get("sweep"),
                       "set": _flatten(sets), "label": r.get("name"), "use_file_sweep": False})
     if not specs:
@@ -335,13 +404,16 @@ def _read_batch_file(path: str, notes: list[str]) -> tuple[dict, list[dict]]:
 
 
 def collect_variants(inputs: list[str], *, paths: int | None = None, seed: int | None = None,
-                     chunk_size: int | None = None, sets: dict | None = None) -> BatchPlan:
+                     chunk_size: int | None = None, sets: dict | None = None,
+                     max_variants: int = DEFAULT_MAX_VARIANTS) -> BatchPlan:
     """Expand folders, scenario files and batch files into validated variants.
 
     Precedence: the arguments here (the CLI), then a batch file's [batch], then the scenario.
     One seed and one chunk size hold for the whole batch (common random numbers).
     `sets` (the CLI's --set): dotted overrides applied to every variant, after a [[run]]'s
-    own `set`; they become part of each variant's name (and so of its folder).
+    own `set`; they become part of each variant's name (and so of its folder). The variants
+    are counted before any is built; more than `max_variants` is a ScenarioError. Each is then
+    validated once, and kept as its overrides only (see `Variant`).
     """
     notes: list[str] = []
     specs: list[dict] = []
@@ -372,22 +444,36 @@ def collect_variants(inputs: list[str], *, paths: int | None = None, seed: int |
         for spec in specs:
             spec["set"] = {**(spec.get("set") or {}), **sets}
     loaded: dict[str, Scenario] = {}
-    raw: list[tuple[str, Scenario, dict, dict]] = []
+    plans = []
+    total = 0
     for spec in specs:
         f = spec["file"]
         key = os.path.realpath(f)
         if key not in loaded:
             loaded[key] = load_scenario(f)
-        for name, sc, ov in scenario_variants(f, sweep=spec.get("sweep"), overrides=spec.get("set"),
-                                              label=spec.get("label"),
-                                              use_file_sweep=spec.get("use_file_sweep", True), scenario=loaded[key]):
-            raw.append((name, sc, ov, spec))
+        sc = loaded[key]
+        where, label, fixed, combos = _variant_specs(f, sc, spec.get("sweep"), spec.get("set"), spec.get("label"),
+                                                     spec.get("use_file_sweep", True))
+        total += len(combos)
+        if total > max_variants:
+            raise _too_many(f, where, total, max_variants)
+        plans.append((spec, sc, where, label, fixed, combos))
+
+    raw: list[tuple[str, Scenario, dict, dict, int, int]] = []  # name, base, overrides, spec, seed, paths
+    warnings: dict[str, None] = {}
+    for spec, sc, where, label, fixed, combos in plans:
+        for w in sc.warnings:
+            warnings[w.one_line()] = None
+        for name, s, ov in iter_variants(spec["file"], sc, where, label, fixed, combos):
+            for w in s.warnings:
+                warnings[w.one_line()] = None
+            raw.append((name, sc, ov, spec, int(s.data["seed"]), int(s.data["paths"])))
 
     if seed is None:
         seed = batch_seed
     if seed is None:
-        seeds = sorted({int(sc.data["seed"]) for _, sc, _, _ in raw})
-        seed = int(raw[0][1].data["seed"])
+        seeds = sorted({r[4] for r in raw})
+        seed = raw[0][4]
         if len(seeds) > 1:
             notes.append(f"scenarios have different seeds ({', '.join(map(str, seeds))}); the batch runs every "
                          f"variant with seed {seed} (common random numbers); pass --seed to choose")
@@ -395,10 +481,9 @@ def collect_variants(inputs: list[str], *, paths: int | None = None, seed: int |
 
     variants: list[Variant] = []
     by_name: dict[str, Variant] = {}
-    for name, sc, ov, spec in raw:
-        n = paths or spec.get("paths") or int(sc.data["paths"])
-        resolved = sc.with_overrides({"paths": int(n), "seed": int(seed)})
-        v = Variant(name, resolved, spec["file"], ov, chunk_size)
+    for name, sc, ov, spec, _seed, own_paths in raw:
+        n = paths or spec.get("paths") or own_paths
+        v = Variant(name, sc, spec["file"], ov, chunk_size, paths=int(n), seed=int(seed))
         if name in by_name:
             if by_name[name].input_hash == v.input_hash:
                 continue  # the same variant named twice (a folder and a file in it)
@@ -413,20 +498,28 @@ def collect_variants(inputs: list[str], *, paths: int | None = None, seed: int |
             raise ScenarioError(v.source, "", None, f"variants {v.name!r} and {folders[v.folder]!r} map to the same "
                                 f"folder {v.folder!r}; rename one")
         folders[v.folder] = v.name
-    return BatchPlan(variants, int(seed), int(chunk_size), batch_name, notes, list(inputs))
+    return BatchPlan(variants, int(seed), int(chunk_size), batch_name, notes, list(inputs), list(warnings))
 
 
-def validate_path(path: str, sets: dict | None = None) -> str:
+def validate_path(path: str, sets: dict | None = None, *, max_variants: int = DEFAULT_MAX_VARIANTS,
+                  warnings: list | None = None) -> str:
     """The `bubblesim validate` line for a batch file or a scenario file with a [sweep]
-    (ScenarioError if anything is wrong, sweep keys and `sets` overrides included)."""
+    (ScenarioError if anything is wrong, sweep keys and `sets` overrides included). Warnings
+    about unusual values (one line each) are appended to `warnings` when it is given."""
+    warnings = warnings if warnings is not None else []
     if is_batch_file(path):
-        plan = collect_variants([path], sets=sets)
+        plan = collect_variants([path], sets=sets, max_variants=max_variants)
+        warnings.extend(plan.warnings)
         return f"batch file, {len(plan.variants)} variants"
     s = load_scenario(path)
+    warnings.extend(w.one_line() for w in s.warnings)
     extra = ""
     if sets:
         s = scenario_variants(path, overrides=sets, scenario=s, use_file_sweep=False)[0][1]
         extra = f", with {len(sets)} override{'s' if len(sets) > 1 else ''}"
     if has_sweep(path):
-        extra += f", [sweep] of {len(scenario_variants(path, scenario=s, overrides=sets))} variants"
+        vs = scenario_variants(path, scenario=s, overrides=sets, max_variants=max_variants)
+        for _, v, _ in vs:
+            warnings.extend(w.one_line() for w in v.warnings if w.one_line() not in warnings)
+        extra += f", [sweep] of {len(vs)} variants"
     return (f"{s.name} ({len(s.data['entity'])} entities, {len(s.data.get('contract', []))} contracts{extra})")
