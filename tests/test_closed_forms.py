@@ -46,7 +46,7 @@ BASE = {
     "sentiment": {"mean_reversion": KAPPA, "volatility": SIGMA_S, "rho": RHO},
     "lab": {"entity": "Lab"},
     # a lab with a large cash pile and no obligations: nothing defaults, the processes run free
-    "entity": [{"name": "Lab", "kind": "lab", "cash": 1e6, "book_equity": 1e6},
+    "entity": [{"name": "Lab", "kind": "lab", "cash": 1e5, "book_equity": 1e5},
                {"name": "Other", "cash": 1.0, "book_equity": 1.0}],
 }
 
