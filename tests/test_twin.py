@@ -117,6 +117,19 @@ STRESSED = {
 }
 
 
+# The same web with the lab's treasury on (docs/model.md section 3b): rounds as events, a
+# runway target, a small facility that runs out. A shorter run: the twin is slow.
+STRESSED_TREASURY = {**STRESSED, "name": "twin-stress-treasury",
+                     "treasury": {"enabled": True, "runway_target": 1.0, "round_prob": 0.5,
+                                  "round_prob_winter": 0.15, "round_sentiment_slope": 1.5,
+                                  "round_share": 0.05, "facility": 6.0, "facility_rate": 0.09}}
+N_PATHS_TREASURY = 120
+REQUIRED_EVENTS_TREASURY = (
+    "round_closed", "round_failed", "facility_drawn", "facility_repaid", "treasury_gap",
+    "lab_liquidity_default", "clearing_with_default", "tranche_paid",
+)
+
+
 class Comparison:
     def __init__(self):
         self.max_discrepancy = 0.0
@@ -228,6 +241,19 @@ def test_twin_comparison_covers_every_branch(comparison):
     assert not missing, f"branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
 
 
+@pytest.fixture(scope="module")
+def comparison_treasury():
+    return run_comparison(STRESSED_TREASURY, N_PATHS_TREASURY)
+
+
+def test_kernel_step_matches_twin_with_treasury(comparison_treasury):
+    events, cmp, _ = comparison_treasury
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+    missing = [e for e in REQUIRED_EVENTS_TREASURY if events.get(e, 0) == 0]
+    assert not missing, f"treasury branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
 def test_twin_step_does_not_mutate_its_input():
     M = compile_scenario(scenario_from_dict(STRESSED))
     _, _, _, shocks, tranche_u = new_path_buffers(M)
@@ -240,10 +266,12 @@ def test_twin_step_does_not_mutate_its_input():
 
 
 if __name__ == "__main__":
-    t0 = time.perf_counter()
-    events, cmp, cons = run_comparison(STRESSED, N_PATHS)
-    print(f"{time.perf_counter() - t0:.1f} s, {cmp.compared} values compared, max discrepancy "
-          f"{cmp.max_discrepancy:.3g} at {cmp.where}; max conservation error {cons:.3g}")
-    for k, v in sorted(events.items()):
-        print(f"  {k:32s} {v}")
-    print("missing:", [e for e in REQUIRED_EVENTS if events.get(e, 0) == 0])
+    for scen, paths, required in ((STRESSED, N_PATHS, REQUIRED_EVENTS),
+                                  (STRESSED_TREASURY, N_PATHS_TREASURY, REQUIRED_EVENTS_TREASURY)):
+        t0 = time.perf_counter()
+        events, cmp, cons = run_comparison(scen, paths)
+        print(f"{scen['name']}: {time.perf_counter() - t0:.1f} s, {cmp.compared} values compared, max discrepancy "
+              f"{cmp.max_discrepancy:.3g} at {cmp.where}; max conservation error {cons:.3g}")
+        for k, v in sorted(events.items()):
+            print(f"  {k:32s} {v}")
+        print("missing:", [e for e in required if events.get(e, 0) == 0])

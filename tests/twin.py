@@ -63,6 +63,7 @@ class TwinState:
     relet_from: list  # per contract: step from which lost capacity is re-let (-1: none)
     tranche_ok: list  # bool: the tranche's outside (Bernoulli) condition holds on this path
     tranche_done: list  # bool: the tranche was paid (or attempted)
+    facility_drawn: float = 0.0  # the lab's drawn credit facility (treasury), part of its debt
 
 
 @dataclass
@@ -108,6 +109,7 @@ def state_from_kernel(st) -> TwinState:
         net_shortfall=fl(st.net_shortfall), stake_lost=fl(st.stake_lost),
         contract_active=bl(st.c_active), contract_paid=fl(st.c_paid),
         relet_from=[int(x) for x in st.c_relet], tranche_ok=bl(st.t_ok), tranche_done=bl(st.t_done),
+        facility_drawn=float(st.sc[3]),
     )
 
 
@@ -115,6 +117,7 @@ def state_as_kernel_fields(s: TwinState) -> dict:
     """The state under the kernel's field names (for comparison with a kernel `State`)."""
     return {
         "sc[0]": s.log_revenue, "sc[1]": s.log_sentiment, "sc[2]": 1.0 if s.winter else 0.0,
+        "sc[3]": s.facility_drawn,
         "cash": s.cash, "debt": s.debt, "amortising": s.amortising, "loan_out": s.loan_out,
         "log_ocf": s.log_ocf, "alive": s.alive, "share": s.share,
         "stake0": s.stake0, "impairment": s.impairment, "net_shortfall": s.net_shortfall,
@@ -296,7 +299,10 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
     for i in range(n):
         if not s.alive[i]:
             continue
-        interest = M.rate[i] * s.debt[i] * M.dt
+        if i == M.lab and s.facility_drawn > 0.0:  # the drawn facility at its own rate
+            interest = (M.rate[i] * (s.debt[i] - s.facility_drawn) + M.tr_fac_rate * s.facility_drawn) * M.dt
+        else:
+            interest = M.rate[i] * s.debt[i] * M.dt
         amortisation[i] = min(s.amortising[i], M.amort[i])
         scheduled = amortisation[i] + M.bullet[i, t]
         if scheduled > 0.0:
@@ -319,16 +325,23 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
     return assets, outside_due, principal, amortisation
 
 
-def _lab_raise(t, M, s: TwinState, owe, assets, outside_due, equity, ev: Counter):
-    """Stage 3: the lab raises new equity for what its cash, cash flow and incoming payments
-    (tranches included, assumed paid) do not cover, up to a share of its valuation."""
+def _lab_raise(t, M, sh, s: TwinState, owe, assets, outside_due, equity, revenue, ev: Counter):
+    """Stage 3: the lab's funding. Returns (need, gap, equity raised, net facility draw).
+
+    Old rule (treasury off): it raises new equity for what its cash, cash flow and incoming
+    payments (tranches included, assumed paid) do not cover, up to a share of its valuation.
+    Treasury on: see `_treasury`."""
     lab = M.lab
     if not s.alive[lab]:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0
     n = len(s.alive)
     owed = outside_due[lab] + sum(owe[lab][j] for j in range(n))
     incoming = sum(owe[j][lab] for j in range(n))
     need = max(0.0, owed - assets[lab] - incoming)
+    if M.tr_on:
+        raised, drawn = _treasury(t, M, sh, s, need, assets[lab] + incoming - owed, equity, revenue, ev)
+        assets[lab] += raised + drawn
+        return need, max(0.0, need - raised - drawn), raised, drawn
     capacity = (M.raise_share_winter if s.winter else M.raise_share) * equity[lab] * M.dt
     raised = min(need, capacity)
     assets[lab] += raised
@@ -336,7 +349,46 @@ def _lab_raise(t, M, s: TwinState, owe, assets, outside_due, equity, ev: Counter
         ev["lab_raised"] += 1
     if need - raised > 0.0:
         ev["lab_gap"] += 1
-    return need, need - raised
+    return need, need - raised, raised, 0.0
+
+
+def _treasury(t, M, sh, s: TwinState, need, cash_after, equity, revenue, ev: Counter):
+    """Stage 3b: the lab's treasury. Projected burn over the next year = non-compute opex
+    less revenue at today's run-rate, plus a year's interest, plus the compute due on its
+    live contracts in the next four quarters. If the cash left after this step (all paying)
+    is below runway_target years of that burn, the lab seeks a round; it closes when the
+    step's treasury uniform (the last shock) is below a logistic probability in the regime
+    and log sentiment, and raises round_share of the valuation, banked whole. Proceeds
+    beyond this step's need first repay the facility; a need the round leaves open is drawn
+    on the facility, up to its limit. Returns (equity raised, net facility draw)."""
+    lab, n = M.lab, len(s.alive)
+    spy = M.steps_per_year
+    interest = M.rate[lab] * (s.debt[lab] - s.facility_drawn) + M.tr_fac_rate * s.facility_drawn
+    burn = revenue * float(M.opex_share[t]) - revenue + interest
+    for c in range(len(M.c_payer)):
+        if s.contract_active[c] and int(M.c_payer[c]) == lab:
+            burn += float(np.sum(M.c_amount[c, t + 1:t + 1 + spy]))
+    raised = 0.0
+    if M.tr_runway * max(0.0, burn) > cash_after:
+        logit = (M.tr_logit_winter if s.winter else M.tr_logit) + M.tr_sent_slope * s.log_sentiment
+        if sh[4 + 2 * n] < 1.0 / (1.0 + math.exp(-logit)):
+            raised = M.tr_share * equity[lab]
+            ev["round_closed"] += 1
+        else:
+            ev["round_failed"] += 1
+    if raised > need:
+        drawn = -min(s.facility_drawn, raised - need)
+        if drawn < 0.0:
+            ev["facility_repaid"] += 1
+    else:
+        drawn = min(need - raised, M.tr_facility - s.facility_drawn)
+        if drawn > 0.0:
+            ev["facility_drawn"] += 1
+        if need - raised - drawn > 0.0:
+            ev["treasury_gap"] += 1
+    s.facility_drawn += drawn
+    s.debt[lab] += drawn
+    return raised, drawn
 
 
 def _defaults_anyway(M, s: TwinState, i, ctx) -> bool:
@@ -385,6 +437,8 @@ def _process_default(t, M, s: TwinState, i, ctx, rec: StepRecord, ev: Counter):
     s.alive[i] = False
     s.cash[i] = 0.0
     s.debt[i] = 0.0
+    if i == M.lab:
+        s.facility_drawn = 0.0  # part of the debt just defaulted on
     for c in range(len(M.c_payer)):
         payer, payee = int(M.c_payer[c]), int(M.c_payee[c])
         if not s.contract_active[c] or i not in (payer, payee):
@@ -413,7 +467,6 @@ def step_twin(t: int, M, sh, state: TwinState):
     sh = [float(x) for x in sh]
     ev: Counter = Counter()
     n, lab = len(s.alive), M.lab
-    debt_start = list(s.debt)
 
     # 1. markets and outside business
     revenue, z_sentiment = _advance_markets(t, M, sh, s, ev)
@@ -430,7 +483,8 @@ def step_twin(t: int, M, sh, state: TwinState):
     assets, outside_due, principal, amortisation = _outside_debt(t, M, sh, s, flow, equity, ev)
 
     # 3. the lab's equity raise
-    need, gap = _lab_raise(t, M, s, owe, assets, outside_due, equity, ev)
+    need, gap, raised, drawn = _lab_raise(t, M, sh, s, owe, assets, outside_due, equity, revenue, ev)
+    debt_start = list(s.debt)  # after the facility draw, before principal is paid
     rec = StepRecord(revenue=revenue, winter=s.winter, need=need, gap=gap)
 
     # 4. joint clearing (greatest Rogers-Veraart clearing vector, public API)
@@ -525,13 +579,12 @@ def step_twin(t: int, M, sh, state: TwinState):
                       if int(M.c_payer[c]) == lab and state.contract_active[c])
         # what was paid to outside creditors, without the negative outside cash flow it covers
         debt_service = (outside_due[lab] + min(flow[lab], 0.0)) * frac[lab]
-        raised = need - gap
         invested = sum(float(M.t_amount[k]) * frac[int(M.t_investor[k])] for k in due_tranches
                        if int(M.t_investee[k]) == lab)
         cash_change = s.cash[lab] - state.cash[lab]
         rec.flows = {"revenue": rev, "opex": opex, "compute_paid": compute, "debt_service": debt_service,
                      "equity_raised": raised, "investment_received": invested,
                      "other": cash_change - (rev - opex - compute - debt_service + raised + invested),
-                     "cash_change": cash_change, "burn": raised + invested - cash_change}
+                     "cash_change": cash_change, "burn": raised + invested + drawn - cash_change}
     rec.events = ev
     return s, rec

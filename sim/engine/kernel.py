@@ -49,7 +49,7 @@ F_COMPUTE = 2  # contract payments made as payer (what the clearing paid of them
 F_DEBT_SERVICE = 3  # interest and principal paid in cash on outside debt
 F_RAISED = 4  # new equity raised (step 3 of the model)
 F_INVESTED = 5  # investment tranches received
-F_OTHER = 6  # everything else that moved its cash (other receipts and payments, cash lost in default)
+F_OTHER = 6  # everything else that moved its cash (other receipts and payments, cash lost in default, net facility draws)
 F_CASH_CHANGE = 7  # change in cash over the step
 F_BURN = 8  # cash burn: new equity + tranches received - change in cash
 N_FLOWS = 9
@@ -67,7 +67,7 @@ _BETA_ONE = -2  # equity_beta is 1: the mark is market_equity * sentiment (x ** 
 
 class State(NamedTuple):
     """Per-path state, reset at the start of each path."""
-    sc: np.ndarray  # [log revenue, log sentiment, winter flag (0/1), unused]
+    sc: np.ndarray  # [log revenue, log sentiment, winter flag (0/1), the lab's drawn facility $B]
     cash: np.ndarray  # (n,)
     debt: np.ndarray  # (n,)
     amortising: np.ndarray  # (n,) part of the outside debt still on its amortisation schedule
@@ -311,6 +311,7 @@ def draw_path_shocks(rng, shocks, tranche_u):
         tranche_u[k] = rng.random()
     n_steps, width = shocks.shape
     n = (width - 4) // 2
+    extra = width - 4 - 2 * n  # 1 with the treasury's column (ModelArrays.n_extra_shocks)
     for t in range(n_steps):
         shocks[t, 0] = rng.standard_normal()
         shocks[t, 1] = rng.standard_normal()
@@ -319,6 +320,10 @@ def draw_path_shocks(rng, shocks, tranche_u):
         for i in range(n):
             shocks[t, 4 + 2 * i] = rng.standard_normal()
             shocks[t, 5 + 2 * i] = rng.random()
+    # appended after all the others, so the draws above are those of a path without them
+    for t in range(n_steps):
+        for k in range(extra):
+            shocks[t, 4 + 2 * n + k] = rng.random()
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -411,6 +416,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             lab_alive_start = alive[lab]
             lab_compute = 0.0
             lab_invested = 0.0
+            lab_drawn = 0.0  # net facility draw this step (treasury)
 
             # 1. regime, revenue, sentiment, outside cash flows, equity marks
             entered = False
@@ -510,7 +516,10 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 e[i] = 0.0
                 if not alive[i]:
                     continue
-                interest = rate[i] * debt[i] * dt
+                if i == lab and sc[3] > 0.0:  # the drawn facility (in debt) at its own rate
+                    interest = (rate[i] * (debt[i] - sc[3]) + M.tr_fac_rate * sc[3]) * dt
+                else:
+                    interest = rate[i] * debt[i] * dt
                 scheduled[i] = min(amortising[i], amort[i])
                 due = scheduled[i] + bullet[i, t]
                 if due > 0.0:
@@ -539,13 +548,39 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 due_in[ob_creditor_t[k]] += L[ob_debtor_t[k], ob_creditor_t[k]]
 
             # 3. the lab raises new equity for what it cannot otherwise pay, up to its capacity
-            if alive[lab]:
+            if alive[lab] and not M.tr_on:
                 need = max(0.0, pbar[lab] - e[lab] - due_in[lab])
                 raise_share = M.raise_share_winter if winter else M.raise_share
                 raised = min(need, raise_share * equity[lab] * dt)
                 e[lab] += raised
                 r_need[t] = need
                 r_gap[t] = need - raised
+            elif alive[lab]:
+                # 3b. the treasury: below its runway target the lab seeks a round, which closes
+                # with a logistic probability (regime, sentiment) and is banked whole; the
+                # facility covers what is still missing this step and is repaid from rounds
+                need = max(0.0, pbar[lab] - e[lab] - due_in[lab])
+                avail = e[lab] + due_in[lab] - pbar[lab]  # cash left after this step if all pay
+                burn = revenue * opex_share[t] - revenue + (rate[lab] * (debt[lab] - sc[3])
+                                                            + M.tr_fac_rate * sc[3])
+                t_next = min(t + 1 + spy, M.n_steps)
+                for c in range(m):  # the next year's committed compute
+                    if c_active[c] and c_payer[c] == lab:
+                        burn += c_remaining[c, t + 1] - c_remaining[c, t_next]
+                raised = 0.0
+                if M.tr_runway * max(0.0, burn) - avail > 0.0:
+                    x = (M.tr_logit_winter if winter else M.tr_logit) + M.tr_sent_slope * sc[1]
+                    if shocks[s, 4 + 2 * n] < 1.0 / (1.0 + math.exp(-x)):
+                        raised = M.tr_share * equity[lab]
+                if raised > need:
+                    lab_drawn = -min(sc[3], raised - need)
+                else:
+                    lab_drawn = min(need - raised, M.tr_facility - sc[3])
+                sc[3] += lab_drawn
+                debt[lab] += lab_drawn
+                e[lab] += raised + lab_drawn
+                r_need[t] = need
+                r_gap[t] = max(0.0, need - raised - lab_drawn)
             else:
                 raised = 0.0
                 r_need[t] = 0.0
@@ -696,6 +731,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     alive[i] = False
                     cash[i] = 0.0
                     debt[i] = 0.0
+                    if i == lab:
+                        sc[3] = 0.0  # the drawn facility is part of the debt just defaulted on
                     # contracts with i end; payees of i lose the backlog, write off sunk capacity
                     for c in range(m):
                         if not c_active[c]:
@@ -730,7 +767,10 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     other = 0.0  # rounding noise of the sum above
                 r_flows[F_OTHER, t] = other
                 r_flows[F_CASH_CHANGE, t] = d_cash
-                r_flows[F_BURN, t] = raised + lab_invested - d_cash
+                if M.tr_on:  # facility draws are funding too (they sit in F_OTHER)
+                    r_flows[F_BURN, t] = raised + lab_invested + lab_drawn - d_cash
+                else:
+                    r_flows[F_BURN, t] = raised + lab_invested - d_cash
             else:
                 for f in range(N_FLOWS):
                     r_flows[f, t] = 0.0

@@ -96,12 +96,26 @@ class ModelArrays(NamedTuple):
     l_maturity: np.ndarray  # step index
     # switches (benchmarks)
     clearing_on: bool = True  # False: everyone pays in full, no clearing (the no-clearing floor)
+    # the lab's treasury (issue 12, mechanism 1; docs/model.md section 3b). Off: the old rule.
+    n_extra_shocks: int = 0  # 1: each path also draws one treasury uniform per step (see n_shocks)
+    tr_on: bool = False
+    tr_runway: float = 0.0  # years of projected burn the lab wants to hold
+    tr_logit: float = 0.0  # logit of the per-step probability that a sought round closes (boom)
+    tr_logit_winter: float = 0.0  # the same in winter
+    tr_sent_slope: float = 0.0  # logit per unit of log sentiment
+    tr_share: float = 0.0  # round proceeds / valuation
+    tr_facility: float = 0.0  # committed credit facility, $B
+    tr_fac_rate: float = 0.0  # interest on the drawn facility, per year
 
 
-def n_shocks(n_entities: int) -> int:
+def n_shocks(n_entities: int, n_extra: int = 0) -> int:
     """Random numbers drawn per path and step: revenue normal, sentiment normal, regime
-    uniform, jump normal, then per entity a cash-flow normal and a refinancing uniform."""
-    return 4 + 2 * n_entities
+    uniform, jump normal, then per entity a cash-flow normal and a refinancing uniform; then
+    `n_extra` (0 or 1) more columns: the treasury's round uniform (`ModelArrays.n_extra_shocks`),
+    drawn after all the other numbers of the path so the others stay where they were."""
+    if n_extra not in (0, 1):
+        raise ValueError(f"n_extra must be 0 or 1, got {n_extra}")
+    return 4 + 2 * n_entities + n_extra
 
 
 def step_of(year: float, start_year: int, steps_per_year: int) -> int:
@@ -260,6 +274,22 @@ def compile_scenario(scenario) -> ModelArrays:
         l_amount=np.array([float(x["amount"]) for x in loans]),
         l_rate=np.array([float(x["rate"]) for x in loans]),
         l_maturity=ivec([step_of(x["maturity"], start_year, spy) for x in loans]),
+        **_treasury_arrays(d["treasury"], dt),
+    )
+
+
+def _treasury_arrays(tr: dict, dt: float) -> dict:
+    """The treasury's fields of `ModelArrays` (probabilities per year -> logits per step)."""
+    on = bool(tr["enabled"])
+    draw = on if tr["draw_shocks"] is None else bool(tr["draw_shocks"])
+    if on and not draw:
+        raise ValueError("treasury.draw_shocks = false with treasury.enabled = true: the treasury needs its shocks")
+    return dict(
+        n_extra_shocks=1 if draw else 0, tr_on=on, tr_runway=float(tr["runway_target"]),
+        tr_logit=_logit(_per_step_probability(tr["round_prob"], dt)),
+        tr_logit_winter=_logit(_per_step_probability(tr["round_prob_winter"], dt)),
+        tr_sent_slope=float(tr["round_sentiment_slope"]), tr_share=float(tr["round_share"]),
+        tr_facility=float(tr["facility"]), tr_fac_rate=float(tr["facility_rate"]),
     )
 
 

@@ -75,7 +75,7 @@ def new_path_buffers(M: ModelArrays):
         revenue=np.zeros(steps), need=np.zeros(steps), gap=np.zeros(steps), winter=np.zeros(steps),
         diag=np.zeros(3), flows=np.zeros((K.N_FLOWS, steps)),
     )
-    shocks = np.zeros((steps, n_shocks(n)))
+    shocks = np.zeros((steps, n_shocks(n, M.n_extra_shocks)))
     tranche_u = np.zeros(q)
     return st, ws, rec, shocks, tranche_u
 

@@ -24,6 +24,11 @@ def _cross_checks(d: dict, ctx: _Ctx) -> None:
     def in_horizon(x: float, closed_end: bool = False) -> bool:
         return x >= y0 - TOL and (x <= y1 + TOL if closed_end else x < y1 - TOL)
 
+    tr = d["treasury"]
+    if tr["enabled"] and tr["draw_shocks"] is False:
+        ctx.error(("treasury", "draw_shocks"), "expected true or unset with treasury.enabled = true "
+                  "(the treasury draws its own shocks), found false")
+
     # names
     ents = d["entity"]
     entity_names = [e["name"] for e in ents]

@@ -108,6 +108,27 @@ SECTIONS: dict[str, dict[str, Field]] = {
                             default=1.0, lo=0.0),
         "winter_shift": F("Logit shift of the roll-over probability in AI winter.", "", default=-1.0),
     },
+    "treasury": {
+        "enabled": Field("bool", "The lab's treasury (docs/model.md, section 3b): funding rounds close as "
+                         "random events and are banked, the lab raises when its runway falls below "
+                         "runway_target, and it can draw a credit facility. false: the lab raises only "
+                         "each step's shortfall, up to raise_share x valuation x dt (the rule before it).",
+                         default=False),
+        "draw_shocks": Field("bool", "Draw the treasury's uniform (one more random number per step, "
+                             "drawn after all the others of the path) even when the treasury is off, so "
+                             "runs with it off and on share their shocks path by path (common random "
+                             "numbers). Unset: drawn exactly when the treasury is on.", default=None),
+        "runway_target": F("The lab seeks a round when its cash after this step's payments is below "
+                           "this many years of projected burn.", "yr", default=1.5, lo=0.0),
+        "round_prob": P("Probability per year that a sought round closes, in boom at sentiment 1.", 0.6),
+        "round_prob_winter": P("Same probability in AI winter.", 0.2),
+        "round_sentiment_slope": F("Logit of the round's closing probability per unit of log sentiment.",
+                                   "", default=2.0),
+        "round_share": P("Proceeds of a round as a share of the lab's valuation.", 0.075),
+        "facility": F("Undrawn committed credit facility the lab can draw for what a round does not "
+                      "cover.", "$B", default=0.0, lo=0.0),
+        "facility_rate": F("Interest rate on the drawn facility.", "/yr", default=0.08, lo=0.0),
+    },
 }
 
 ENTITY = {
