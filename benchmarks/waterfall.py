@@ -1,0 +1,60 @@
+"""The issue-12 waterfall: run benchmarks/waterfall.toml and print each step's paired
+difference (common random numbers) with its batch-means standard error.
+
+    .venv/bin/python benchmarks/waterfall.py [--out results/waterfall] [--paths N]
+
+Rows: OpenAI's PD by 2032, P(2+ defaults), Oracle's, CoreWeave's and SoftBank's PDs by 2032.
+Columns: each variant's level, then each step's difference from the previous variant
+(± its paired standard error). The step 0 -> 1 changes only the random stream (the
+treasury's shock is drawn but unused), so it is not paired: its difference is noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from sim.studies.summary import paired_difference  # noqa: E402
+
+METRICS = [("OpenAI PD by 2032", "pd:OpenAI"), ("P(2+ defaults)", "p2"), ("Oracle PD", "pd:Oracle"),
+           ("CoreWeave PD", "pd:CoreWeave"), ("SoftBank PD", "pd:SoftBank")]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(ROOT, "results", "waterfall"))
+    ap.add_argument("--paths", type=int, default=None)
+    a = ap.parse_args(argv)
+    cmd = [sys.executable, "-c", "import sys; from sim.cli.main import main; sys.exit(main(sys.argv[1:]))",
+           "batch", os.path.join(HERE, "waterfall.toml"),
+           "--out", a.out, "--quiet", "--no-report"]
+    if a.paths:
+        cmd += ["--paths", str(a.paths)]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    variants = sorted(d for d in glob.glob(os.path.join(a.out, "*")) if os.path.isdir(d)
+                      and os.path.exists(os.path.join(d, "chunks.csv")))
+    names = [os.path.basename(v) for v in variants]
+    print("| metric | " + " | ".join(names) + " | " +
+          " | ".join(f"{names[k]} - {names[k - 1]}" for k in range(1, len(names))) + " |")
+    print("|---" * (2 * len(names)) + "|")
+    for label, metric in METRICS:
+        levels, steps = [], []
+        for k, v in enumerate(variants):
+            ref = variants[k - 1] if k else v
+            d = paired_difference(ref, v, metric)
+            levels.append(f"{100 * d['b']:.2f}%")
+            if k:
+                steps.append(f"{100 * d['diff']:+.2f} ± {100 * d['se_diff']:.2f}pp")
+        print(f"| {label} | " + " | ".join(levels) + " | " + " | ".join(steps) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
