@@ -120,3 +120,14 @@ def test_treasury_runs_bit_identical_across_threads_and_chunks_of_one_layout():
     b, _, _ = simulate(M, 120, SEED, chunk_size=40, threads=2)
     assert _same(a, b)
     assert a.diag[0] <= 1e-9  # conservation in the clearing
+
+
+def test_runway_is_reported_for_every_path_alive_at_each_year_end():
+    # the runway histogram counts, at each year end, exactly the paths where the lab has
+    # not defaulted; with the treasury on, the runway after a closed round is positive
+    M = _scenario(enabled=True, facility=8.0)
+    s = _stats(M, 200, 50)
+    spy = M.steps_per_year
+    alive = int(s.n_paths[0]) - s.default_at[M.lab].cumsum()[spy - 1::spy]
+    assert np.array_equal(s.runway_hist.sum(axis=1), alive)
+    assert (s.runway_hist[:, 1:].sum(axis=1) > 0).all()

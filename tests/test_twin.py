@@ -39,7 +39,7 @@ REQUIRED_EVENTS = (
     "tranche_paid", "tranche_condition_failed", "tranche_milestone_pending",
     "relet_waiting", "relet_income", "loan_principal_due", "loan_repaid",
     "stake_written_off", "impairment", "contract_terminated", "contract_underpaid",
-    "lab_raised", "lab_gap",
+    "lab_raised", "lab_gap", "runway_finite", "runway_capped",
 )
 
 STRESSED = {
@@ -183,6 +183,8 @@ def expected_record(rec_before, t, r):
         e["lost_backlog"][payee] += amount
     for f, name in enumerate(K.FLOW_NAMES[:K.N_FLOWS]):
         e["flows"][f, t] = r.flows.get(name, 0.0)
+    if r.runway is not None:
+        e["runway"][r.runway[0]] = r.runway[1]
     e["diag"][0] = max(e["diag"][0], r.conservation_error)
     e["diag"][1] += 1.0 if r.clearing_ran else 0.0
     e["diag"][2] += r.clearing_rounds

@@ -91,6 +91,8 @@ class StepRecord:
     # the lab's sources and uses this period, by name (sim.engine.kernel.FLOW_NAMES[:N_FLOWS]);
     # empty when the lab was already in default
     flows: dict = field(default_factory=dict)
+    # at a year end: (year index, the lab's runway in years; -1.0 when it is in default)
+    runway: tuple | None = None
 
 
 def state_from_kernel(st) -> TwinState:
@@ -586,5 +588,28 @@ def step_twin(t: int, M, sh, state: TwinState):
                      "equity_raised": raised, "investment_received": invested,
                      "other": cash_change - (rev - opex - compute - debt_service + raised + invested),
                      "cash_change": cash_change, "burn": raised + invested + drawn - cash_change}
+    if t % M.steps_per_year == M.steps_per_year - 1:
+        rec.runway = (t // M.steps_per_year, _runway(t, M, s, revenue, ev))
     rec.events = ev
     return s, rec
+
+
+RUNWAY_CAP = 100.0  # years: the top of the kernel's runway histogram (kernel.RUNWAY_HI)
+
+
+def _runway(t, M, s: TwinState, revenue, ev: Counter) -> float:
+    """The lab's runway at a year end: its cash over the burn projected for the next year
+    (as in `_treasury`, on the state after the step), capped at RUNWAY_CAP; -1 in default."""
+    lab = M.lab
+    if not s.alive[lab]:
+        return -1.0
+    interest = M.rate[lab] * (s.debt[lab] - s.facility_drawn) + M.tr_fac_rate * s.facility_drawn
+    burn = revenue * float(M.opex_share[t]) - revenue + interest
+    for c in range(len(M.c_payer)):
+        if s.contract_active[c] and int(M.c_payer[c]) == lab:
+            burn += float(np.sum(M.c_amount[c, t + 1:t + 1 + M.steps_per_year]))
+    if burn > 0.0 and s.cash[lab] < RUNWAY_CAP * burn:
+        ev["runway_finite"] += 1
+        return s.cash[lab] / burn
+    ev["runway_capped"] += 1
+    return RUNWAY_CAP

@@ -39,6 +39,9 @@ LOSS_LO, LOSS_HI, LOSS_BINS = 1e-3, 1e5, 1600  # total losses to outside credito
 # Signed flows of the lab ($B per year or cumulated): FLOW_BINS log-spaced bins for each sign
 # around a zero bin at index FLOW_BINS; index 0 is the most negative (see `signed_bin`).
 FLOW_LO, FLOW_HI, FLOW_BINS = 1e-2, 1e4, 1500
+# The lab's runway at each year end (cash / projected annual burn, years; RUNWAY_HI when it
+# burns nothing), on paths where it is alive; bin 0 holds zero cash.
+RUNWAY_LO, RUNWAY_HI, RUNWAY_BINS = 1e-2, 1e2, 800
 
 # The lab's sources and uses, per step (Record.flows rows) and per year (Stats.flow_*
 # rows, which add the year's funding need as row F_NEED). Signs: every row is the amount of
@@ -133,6 +136,7 @@ class Record(NamedTuple):
     winter: np.ndarray  # (n_steps,) 1.0 where the path is in AI winter
     diag: np.ndarray  # [max relative conservation error, clearings, rounds]
     flows: np.ndarray  # (N_FLOWS, n_steps) the lab's sources and uses in each step, $B (F_* rows)
+    runway: np.ndarray  # (years,) the lab's runway at each year end, years (-1: in default)
 
 
 class Stats(NamedTuple):
@@ -159,6 +163,7 @@ class Stats(NamedTuple):
     flow_hist: np.ndarray  # (N_FLOW_ROWS, years, 2 FLOW_BINS + 1) int: their per-path values (signed_bin)
     cum_need_hist: np.ndarray  # (years, NEED_BINS + 1) int: funding need summed to each year end, per path
     cum_burn_hist: np.ndarray  # (years, 2 FLOW_BINS + 1) int: burn summed to each year end, per path
+    runway_hist: np.ndarray  # (years, RUNWAY_BINS + 1) int: the lab's runway at each year end, alive paths
 
 
 class Derived(NamedTuple):
@@ -385,7 +390,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
      shortfall_now, margin_lost, pbar, due_in, frac, spow) = ws
     (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
-     r_need, r_gap, r_winter, r_diag, r_flows) = rec
+     r_need, r_gap, r_winter, r_diag, r_flows, r_runway) = rec
     opex_share, cash0, debt0, rate, amort, bullet = M.opex_share, M.cash0, M.debt0, M.rate, M.amort, M.bullet
     refi_logit, ocf0, ocf_loading, market_equity = M.refi_logit, M.ocf0, M.ocf_loading, M.market_equity
     book0, solvency_on, alpha, beta = M.book0, M.solvency_on, M.alpha, M.beta
@@ -403,7 +408,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
         (o_n_paths, o_default_at, o_kind_count, o_contagious, o_cascade, o_loss_sum, o_exposure_sum,
          o_backlog_sum, o_total_loss, o_loss_hist, o_loss_hist_sum, o_need_year, o_gap_year,
          o_need_sum_year, o_rev_hist, o_need_hist, o_winter, o_diag, o_flow_sum, o_flow_hist,
-         o_cum_need_hist, o_cum_burn_hist) = out
+         o_cum_need_hist, o_cum_burn_hist, o_runway_hist) = out
 
     for _ in range(n_paths):
         if rng is not None:
@@ -775,6 +780,23 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 for f in range(N_FLOWS):
                     r_flows[f, t] = 0.0
 
+            # the lab's runway at the year end: cash over the burn projected for the next
+            # year (docs/model.md section 7b; a record only)
+            if t % spy == spy - 1:
+                if alive[lab]:
+                    burn_y = revenue * opex_share[t] - revenue + (rate[lab] * (debt[lab] - sc[3])
+                                                                  + M.tr_fac_rate * sc[3])
+                    t_next = min(t + 1 + spy, M.n_steps)
+                    for c in range(m):
+                        if c_active[c] and c_payer[c] == lab:
+                            burn_y += c_remaining[c, t + 1] - c_remaining[c, t_next]
+                    if burn_y > 0.0 and cash[lab] < RUNWAY_HI * burn_y:
+                        r_runway[t // spy] = cash[lab] / burn_y
+                    else:
+                        r_runway[t // spy] = RUNWAY_HI
+                else:
+                    r_runway[t // spy] = -1.0
+
         if out is not None:
             # add the finished path to the chunk statistics
             o_n_paths[0] += 1
@@ -829,6 +851,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                         cum_burn += v
                 o_cum_need_hist[y, log_bin(cum_need, NEED_LO, NEED_HI, NEED_BINS)] += 1
                 o_cum_burn_hist[y, signed_bin(cum_burn, FLOW_LO, FLOW_HI, FLOW_BINS)] += 1
+                if r_runway[y] >= 0.0:
+                    o_runway_hist[y, log_bin(r_runway[y], RUNWAY_LO, RUNWAY_HI, RUNWAY_BINS)] += 1
             for t in range(M.n_steps):
                 if r_winter[t] > 0.5:
                     o_winter[t] += 1
@@ -907,3 +931,5 @@ def _reset_path(M, D, st, rec, tranche_u):
         st.t_done[k] = False
     for k in range(rec.diag.shape[0]):
         rec.diag[k] = 0.0
+    for k in range(rec.runway.shape[0]):
+        rec.runway[k] = 0.0

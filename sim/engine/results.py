@@ -18,6 +18,7 @@ from sim.engine.network import network_block
 from sim.engine.runner import SUMMARY_FIXED
 from sim.engine.stats import (
     batch_means_se,
+    bin_edges,
     hist_quantiles,
     loss_var_es,
     proportion_se,
@@ -111,6 +112,9 @@ class Results:
     cum_need_pct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (percentiles, years)
     cum_burn_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cum_burn_pct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    # the lab's runway at each year end (cash / projected burn of the next year, years;
+    # capped at kernel.RUNWAY_HI), FAN_PERCENTILES over the paths where it is alive
+    runway_pct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (percentiles, years)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -175,6 +179,7 @@ class Results:
             cum_burn_mean=np.cumsum(s.flow_sum[K.F_BURN]) / n_paths,
             cum_burn_pct=np.array([signed_hist_quantiles(h, K.FLOW_LO, K.FLOW_HI, pct)
                                    for h in s.cum_burn_hist]).T,
+            runway_pct=_runway_quantiles(s.runway_hist, pct),
         )
 
     def flow(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -290,6 +295,7 @@ class Results:
                     for name, mean, pct in (("funding_need", self.cum_need_mean, self.cum_need_pct),
                                             ("burn", self.cum_burn_mean, self.cum_burn_pct))]
         pcols = [f"p{p}" for p in FAN_PERCENTILES]
+        runway_rows = [(y, *self.runway_pct[:, k]) for k, y in enumerate(self.years)] if self.runway_pct.size else []
         summary = [("p_2plus_defaults", self.p2, self.p2_se, self.p2_lo, self.p2_hi),
                    ("loss_mean", self.loss_mean, self.loss_mean_se, "", ""),
                    ("loss_var99", self.loss_var99, self.loss_var99_se, "", ""),
@@ -306,6 +312,7 @@ class Results:
             ("lab_flows_by_year.csv", ["year", "item", "mean_bn"] + pcols, flow_rows),
             ("lab_cumulative_by_year.csv", ["year_end", "measure", "mean_bn"] + pcols, cum_rows),
             ("system.csv", ["metric", "value", "se", "lo95", "hi95"], summary),
+            ("lab_runway_by_year.csv", ["year_end"] + [f"runway_years_p{p}" for p in FAN_PERCENTILES], runway_rows),
         ]
 
     def summary_table(self) -> str:
@@ -336,6 +343,11 @@ class Results:
                 f"{v:>23.1f}" for v in self.cum_need_pct[mid]))
             lines.append(f"{'Cumulative burn, median $B':<34}" + "".join(
                 f"{v:>23.1f}" for v in self.cum_burn_pct[mid]))
+        if self.runway_pct.size:
+            mid = FAN_PERCENTILES.index(50)
+            lines.append(f"{'Runway at year end, median yrs':<34}" + "".join(
+                f"{'>=' + format(K.RUNWAY_HI, 'g') if v >= K.RUNWAY_HI else format(v, '.2f'):>23}"
+                for v in self.runway_pct[mid]))
         lines.append("")
         lines.append("System, by the horizon")
         lines.append(f"  P(2+ defaults)                 {_pct_ci(self.p2, self.p2_lo, self.p2_hi)}")
@@ -343,6 +355,17 @@ class Results:
         lines.append(f"                                 VaR99 {self.loss_var99:,.1f} $B{_se(self.loss_var99_se)}"
                      f"   ES99 {self.loss_es99:,.1f} $B{_se(self.loss_es99_se)}")
         return "\n".join(lines)
+
+
+def _runway_quantiles(hist: np.ndarray, pct) -> np.ndarray:
+    """(percentiles, years) runway quantiles; those in the top bin (runway at the cap, or no
+    burn) are the cap itself, kernel.RUNWAY_HI; NaN for a year with no path alive."""
+    top = bin_edges(K.RUNWAY_LO, K.RUNWAY_HI, K.RUNWAY_BINS)[-2]
+    out = []
+    for h in hist:
+        q = hist_quantiles(h, K.RUNWAY_LO, K.RUNWAY_HI, pct) if h.sum() else np.full(len(pct), np.nan)
+        out.append(np.where(q >= top, K.RUNWAY_HI, q))
+    return np.array(out).T
 
 
 def _pct_ci(p, lo, hi) -> str:

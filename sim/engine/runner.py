@@ -55,6 +55,7 @@ def new_stats(M: ModelArrays) -> K.Stats:
         flow_hist=np.zeros((K.N_FLOW_ROWS, years, 2 * K.FLOW_BINS + 1), i64),
         cum_need_hist=np.zeros((years, K.NEED_BINS + 1), i64),
         cum_burn_hist=np.zeros((years, 2 * K.FLOW_BINS + 1), i64),
+        runway_hist=np.zeros((years, K.RUNWAY_BINS + 1), i64),
     )
 
 
@@ -73,7 +74,7 @@ def new_path_buffers(M: ModelArrays):
         default_step=np.full(n, -1, np.int64), default_kind=np.zeros(n, np.int64),
         contagious=np.zeros(n, bool), loss=np.zeros(n), exposure=np.zeros(n), lost_backlog=np.zeros(n),
         revenue=np.zeros(steps), need=np.zeros(steps), gap=np.zeros(steps), winter=np.zeros(steps),
-        diag=np.zeros(3), flows=np.zeros((K.N_FLOWS, steps)),
+        diag=np.zeros(3), flows=np.zeros((K.N_FLOWS, steps)), runway=np.zeros(steps // M.steps_per_year),
     )
     shocks = np.zeros((steps, n_shocks(n, M.n_extra_shocks)))
     tranche_u = np.zeros(q)
