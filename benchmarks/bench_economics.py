@@ -27,8 +27,8 @@ from sim.engine import simulate  # noqa: E402
 from sim.engine.model import compile_scenario  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
 
-OFF = {"treasury.enabled": False}
-OFF_DRAWN = {"treasury.enabled": False, "treasury.draw_shocks": True}
+OFF = {"treasury.enabled": False, "restructuring.enabled": False}
+OFF_DRAWN = {**OFF, "treasury.draw_shocks": True}
 
 
 def main(argv=None) -> int:

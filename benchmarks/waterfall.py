@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +54,15 @@ def main(argv=None) -> int:
             if k:
                 steps.append(f"{100 * d['diff']:+.2f} ± {100 * d['se_diff']:.2f}pp")
         print(f"| {label} | " + " | ".join(levels) + " | " + " | ".join(steps) + " |")
+    # credit events are not in the per-chunk counts: levels only (no paired error)
+    for v, name in zip(variants, names):
+        with open(os.path.join(v, "results.json")) as f:
+            r = json.load(f)
+        i = r["entities"].index(r["lab"])
+        ce = r.get("p_credit_event") or [0.0] * len(r["entities"])
+        rs = r.get("p_restructured") or [0.0] * len(r["entities"])
+        print(f"{name}: {r['lab']} P(credit event) {100 * ce[i]:.2f}%, P(distressed exchange) "
+              f"{100 * rs[i]:.2f}%, P(hard default) {100 * r['pd'][i][-1]:.2f}%")
     return 0
 
 

@@ -124,6 +124,20 @@ STRESSED_TREASURY = {**STRESSED, "name": "twin-stress-treasury",
                                   "round_prob_winter": 0.15, "round_sentiment_slope": 1.5,
                                   "round_share": 0.05, "facility": 6.0, "facility_rate": 0.09}}
 N_PATHS_TREASURY = 120
+
+# ... and with flexible contracts and restructuring on (docs/model.md section 7c)
+_FLEX = {"Azure": 0.25, "Oracle OCI": 0.1, "CoreWeave": 0.1, "Nvidia chips": 0.25}
+STRESSED_RESTRUCTURING = {
+    **STRESSED_TREASURY, "name": "twin-stress-restructuring",
+    "contract": [{**c, "flexible_share": _FLEX.get(c["name"], 0.0)} for c in STRESSED["contract"]],
+    "restructuring": {"enabled": True, "cut_runway": 0.75, "cut_notice": 0.5, "cut_penalty": 0.25,
+                      "haircut_max": 0.35},
+}
+N_PATHS_RESTRUCTURING = 120
+REQUIRED_EVENTS_RESTRUCTURING = (
+    "flexible_cut_notice", "contract_cut_payment", "distressed_exchange", "restructuring_refused",
+    "haircut_payment", "lab_liquidity_default", "relet_income", "impairment", "round_closed",
+)
 REQUIRED_EVENTS_TREASURY = (
     "round_closed", "round_failed", "facility_drawn", "facility_repaid", "treasury_gap",
     "lab_liquidity_default", "clearing_with_default", "tranche_paid",
@@ -183,6 +197,10 @@ def expected_record(rec_before, t, r):
         e["lost_backlog"][payee] += amount
     for f, name in enumerate(K.FLOW_NAMES[:K.N_FLOWS]):
         e["flows"][f, t] = r.flows.get(name, 0.0)
+    if r.restructured and e["credit_step"][r.restructured_entity] < 0:
+        e["credit_step"][r.restructured_entity] = t
+    for payee, amount in r.rs_loss.items():
+        e["rs_loss"][payee] += amount
     if r.runway is not None:
         e["runway"][r.runway[0]] = r.runway[1]
     e["diag"][0] = max(e["diag"][0], r.conservation_error)
@@ -256,6 +274,19 @@ def test_kernel_step_matches_twin_with_treasury(comparison_treasury):
     assert not missing, f"treasury branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
 
 
+@pytest.fixture(scope="module")
+def comparison_restructuring():
+    return run_comparison(STRESSED_RESTRUCTURING, N_PATHS_RESTRUCTURING)
+
+
+def test_kernel_step_matches_twin_with_restructuring(comparison_restructuring):
+    events, cmp, _ = comparison_restructuring
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+    missing = [e for e in REQUIRED_EVENTS_RESTRUCTURING if events.get(e, 0) == 0]
+    assert not missing, f"restructuring branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
 def test_twin_step_does_not_mutate_its_input():
     M = compile_scenario(scenario_from_dict(STRESSED))
     _, _, _, shocks, tranche_u = new_path_buffers(M)
@@ -269,7 +300,9 @@ def test_twin_step_does_not_mutate_its_input():
 
 if __name__ == "__main__":
     for scen, paths, required in ((STRESSED, N_PATHS, REQUIRED_EVENTS),
-                                  (STRESSED_TREASURY, N_PATHS_TREASURY, REQUIRED_EVENTS_TREASURY)):
+                                  (STRESSED_TREASURY, N_PATHS_TREASURY, REQUIRED_EVENTS_TREASURY),
+                                  (STRESSED_RESTRUCTURING, N_PATHS_RESTRUCTURING,
+                                   REQUIRED_EVENTS_RESTRUCTURING)):
         t0 = time.perf_counter()
         events, cmp, cons = run_comparison(scen, paths)
         print(f"{scen['name']}: {time.perf_counter() - t0:.1f} s, {cmp.compared} values compared, max discrepancy "

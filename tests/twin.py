@@ -64,6 +64,8 @@ class TwinState:
     tranche_ok: list  # bool: the tranche's outside (Bernoulli) condition holds on this path
     tranche_done: list  # bool: the tranche was paid (or attempted)
     facility_drawn: float = 0.0  # the lab's drawn credit facility (treasury), part of its debt
+    cut_from: list = None  # per contract: step from which its flexible share is cut (-1: never)
+    price_scale: list = None  # per contract: price left after distressed-exchange haircuts
 
 
 @dataclass
@@ -93,6 +95,9 @@ class StepRecord:
     flows: dict = field(default_factory=dict)
     # at a year end: (year index, the lab's runway in years; -1.0 when it is in default)
     runway: tuple | None = None
+    restructured: bool = False  # the lab closed its gap by a distressed exchange this period
+    restructured_entity: int = -1  # who did (the lab)
+    rs_loss: dict = field(default_factory=dict)  # payee -> contract value given up in it
 
 
 def state_from_kernel(st) -> TwinState:
@@ -111,7 +116,7 @@ def state_from_kernel(st) -> TwinState:
         net_shortfall=fl(st.net_shortfall), stake_lost=fl(st.stake_lost),
         contract_active=bl(st.c_active), contract_paid=fl(st.c_paid),
         relet_from=[int(x) for x in st.c_relet], tranche_ok=bl(st.t_ok), tranche_done=bl(st.t_done),
-        facility_drawn=float(st.sc[3]),
+        facility_drawn=float(st.sc[3]), cut_from=[int(x) for x in st.c_cut], price_scale=fl(st.c_scale),
     )
 
 
@@ -125,6 +130,7 @@ def state_as_kernel_fields(s: TwinState) -> dict:
         "stake0": s.stake0, "impairment": s.impairment, "net_shortfall": s.net_shortfall,
         "stake_lost": s.stake_lost, "c_active": s.contract_active, "c_paid": s.contract_paid,
         "c_relet": s.relet_from, "t_ok": s.tranche_ok, "t_done": s.tranche_done,
+        "c_cut": s.cut_from, "c_scale": s.price_scale,
     }
 
 
@@ -140,7 +146,7 @@ def initial_state(M, tranche_u) -> TwinState:
         impairment=[0.0] * n, net_shortfall=[0.0] * n, stake_lost=[0.0] * n,
         contract_active=[True] * m, contract_paid=[0.0] * m, relet_from=[-1] * m,
         tranche_ok=[bool(u < p) for u, p in zip(tranche_u, M.t_prob)],
-        tranche_done=[False] * len(M.t_amount),
+        tranche_done=[False] * len(M.t_amount), cut_from=[-1] * m, price_scale=[1.0] * m,
     )
     s.stake0 = [stakes_value(M, s, h) for h in range(n)]
     return s
@@ -234,6 +240,8 @@ def _contracts(t, M, s: TwinState, owe, flow, shortfall, margin_lost, ev: Counte
     """Stage 2a: take-or-pay amounts due on live contracts (payee bears its delivery cost);
     on contracts ended by a payer's default, the payee's lost margin and, after the delay,
     its margin on the re-let share of the capacity (at a discount)."""
+    if M.rs_on:
+        return _contracts_flexible(t, M, s, owe, flow, shortfall, margin_lost, ev)
     for c in range(len(M.c_payer)):
         payer, payee = int(M.c_payer[c]), int(M.c_payee[c])
         amount, cost = float(M.c_amount[c, t]), float(M.c_cost[c])
@@ -253,6 +261,100 @@ def _contracts(t, M, s: TwinState, owe, flow, shortfall, margin_lost, ev: Counte
                 ev["relet_waiting"] += 1
             margin_lost[payee] += margin - relet_margin
             shortfall[payee] += margin - relet_margin
+
+
+def _terms(M, s: TwinState, c, k):
+    """(volume share delivered, share of the scheduled amount due) of contract c at step k:
+    after its cut takes effect the payee delivers 1 - flexible_share of the volume and is
+    paid that plus the penalty share of the cut part; before, all of it."""
+    if s.cut_from[c] >= 0 and k >= s.cut_from[c]:
+        volume = 1.0 - float(M.c_flex[c])
+        return volume, volume + (1.0 - volume) * M.rs_penalty
+    return 1.0, 1.0
+
+
+def _value_due(M, s: TwinState, c, k0, k1):
+    """What contract c owes over steps k0 .. k1 - 1 after cuts, before haircuts."""
+    return sum(float(M.c_amount[c, k]) * _terms(M, s, c, k)[1] for k in range(k0, min(k1, M.n_steps)))
+
+
+def _contracts_flexible(t, M, s: TwinState, owe, flow, shortfall, margin_lost, ev: Counter):
+    """Stage 2a with restructuring on: the cut share of a contract is neither delivered nor
+    paid (bar the penalty), and haircuts scale what is paid; the haircut part is cash the
+    network does not deliver (a shortfall for ELS). After a payer's default the payee loses
+    its margin on what was still to be delivered, and re-lets a share of that volume."""
+    for c in range(len(M.c_payer)):
+        payer, payee = int(M.c_payer[c]), int(M.c_payee[c])
+        amount, cost = float(M.c_amount[c, t]), float(M.c_cost[c])
+        volume, share_due = _terms(M, s, c, t)
+        full = amount * share_due
+        if volume < 1.0 and amount > 0.0:
+            ev["contract_cut_payment"] += 1
+        if s.contract_active[c]:
+            paid = full * s.price_scale[c]
+            owe[payer][payee] += paid
+            flow[payee] -= cost * amount * volume
+            if paid < full:
+                margin_lost[payee] += full - paid
+                shortfall[payee] += full - paid
+                ev["haircut_payment"] += 1
+        elif s.relet_from[c] >= 0 and s.alive[payee]:
+            margin = full - cost * amount * volume
+            relet_margin = 0.0
+            if t >= s.relet_from[c]:
+                relet_margin = float(M.c_relet_share[c]) * amount * volume * (1.0 - float(M.c_relet_discount[c]) - cost)
+                flow[payee] += relet_margin
+                if amount > 0.0:
+                    ev["relet_income"] += 1
+            elif amount > 0.0:
+                ev["relet_waiting"] += 1
+            margin_lost[payee] += margin - relet_margin
+            shortfall[payee] += margin - relet_margin
+
+
+def _restructure(t, M, s: TwinState, owe, assets, outside_due, need_gap, revenue, rec, ev: Counter,
+                 shortfall, margin_lost):
+    """Stage 3c (restructuring on): if the lab's cash after this step's funding is below
+    cut_runway years of projected burn, it gives notice on every flexible share not yet cut
+    (effective cut_notice later). If a gap remains, a haircut h = gap / (this step's payments
+    to its contract payees) on all their remaining payments closes it, if no contract's
+    cumulative haircut then exceeds haircut_max; each payee gives up h of the value still
+    due from this step on (a distressed exchange). Otherwise the gap stands (hard default).
+    Returns the gap left."""
+    lab, n = M.lab, len(s.alive)
+    spy = M.steps_per_year
+    interest = M.rate[lab] * (s.debt[lab] - s.facility_drawn) + M.tr_fac_rate * s.facility_drawn
+    burn = revenue * float(M.opex_share[t]) - revenue + interest
+    mine = [c for c in range(len(M.c_payer)) if s.contract_active[c] and int(M.c_payer[c]) == lab]
+    for c in mine:
+        burn += _value_due(M, s, c, t + 1, t + 1 + spy) * s.price_scale[c]
+    cash_after = assets[lab] + sum(owe[j][lab] for j in range(n)) - outside_due[lab] - sum(owe[lab])
+    if cash_after < M.rs_cut_runway * max(0.0, burn):
+        for c in mine:
+            if s.cut_from[c] < 0 and M.c_flex[c] > 0.0:
+                s.cut_from[c] = t + M.rs_notice
+                ev["flexible_cut_notice"] += 1
+    gap = need_gap
+    if gap <= 0.0:
+        return gap
+    due_now = sum(float(M.c_amount[c, t]) * _terms(M, s, c, t)[1] * s.price_scale[c] for c in mine)
+    h = gap / due_now if due_now > 0.0 else math.inf
+    if any(1.0 - s.price_scale[c] * (1.0 - h) > M.rs_haircut_max + 1e-12 for c in mine) or due_now <= 0.0:
+        ev["restructuring_refused"] += 1
+        return gap
+    for c in mine:
+        payee = int(M.c_payee[c])
+        full = float(M.c_amount[c, t]) * _terms(M, s, c, t)[1]
+        given_up = h * s.price_scale[c] * _value_due(M, s, c, t, M.n_steps)
+        rec.rs_loss[payee] = rec.rs_loss.get(payee, 0.0) + given_up
+        cut = full * s.price_scale[c] * h
+        owe[lab][payee] -= cut
+        shortfall[payee] += cut  # withheld by the haircut this step (ELS)
+        margin_lost[payee] += cut
+        s.price_scale[c] *= 1.0 - h
+    rec.restructured, rec.restructured_entity = True, lab
+    ev["distressed_exchange"] += 1
+    return 0.0
 
 
 def _tranches(t, M, s: TwinState, owe, ev: Counter):
@@ -369,7 +471,10 @@ def _treasury(t, M, sh, s: TwinState, need, cash_after, equity, revenue, ev: Cou
     burn = revenue * float(M.opex_share[t]) - revenue + interest
     for c in range(len(M.c_payer)):
         if s.contract_active[c] and int(M.c_payer[c]) == lab:
-            burn += float(np.sum(M.c_amount[c, t + 1:t + 1 + spy]))
+            if M.rs_on:
+                burn += _value_due(M, s, c, t + 1, t + 1 + spy) * s.price_scale[c]
+            else:
+                burn += float(np.sum(M.c_amount[c, t + 1:t + 1 + spy]))
     raised = 0.0
     if M.tr_runway * max(0.0, burn) > cash_after:
         logit = (M.tr_logit_winter if s.winter else M.tr_logit) + M.tr_sent_slope * s.log_sentiment
@@ -449,9 +554,13 @@ def _process_default(t, M, s: TwinState, i, ctx, rec: StepRecord, ev: Counter):
         ev["contract_terminated"] += 1
         if payer == i and s.alive[payee] and payee not in ctx["wave"]:
             backlog = float(np.sum(M.c_amount[c, t + 1:]))  # value still due after this step
+            volume = backlog
+            if M.rs_on:  # after cuts (volume and value) and haircuts (value)
+                volume = sum(float(M.c_amount[c, k]) * _terms(M, s, c, k)[0] for k in range(t + 1, M.n_steps))
+                backlog = _value_due(M, s, c, t + 1, M.n_steps) * s.price_scale[c]
             rec.lost_backlog[payee] = rec.lost_backlog.get(payee, 0.0) + backlog
             kept = float(M.c_relet_share[c]) * (1.0 - float(M.c_relet_discount[c]))
-            write_off = float(M.c_capex[c]) * backlog * (1.0 - kept)
+            write_off = float(M.c_capex[c]) * volume * (1.0 - kept)
             s.impairment[payee] += write_off
             if write_off > 0.0:
                 ev["impairment"] += 1
@@ -484,10 +593,13 @@ def step_twin(t: int, M, sh, state: TwinState):
     _network_loans(t, M, s, owe, ev)
     assets, outside_due, principal, amortisation = _outside_debt(t, M, sh, s, flow, equity, ev)
 
-    # 3. the lab's equity raise
+    # 3. the lab's funding (and, with restructuring on, cuts and distressed exchanges)
     need, gap, raised, drawn = _lab_raise(t, M, sh, s, owe, assets, outside_due, equity, revenue, ev)
-    debt_start = list(s.debt)  # after the facility draw, before principal is paid
     rec = StepRecord(revenue=revenue, winter=s.winter, need=need, gap=gap)
+    if M.rs_on and s.alive[lab]:
+        gap = rec.gap = _restructure(t, M, s, owe, assets, outside_due, gap, revenue, rec, ev,
+                                     shortfall, margin_lost)
+    debt_start = list(s.debt)  # after the facility draw, before principal is paid
 
     # 4. joint clearing (greatest Rogers-Veraart clearing vector, public API)
     L = np.array(owe, dtype=float)
@@ -511,7 +623,10 @@ def step_twin(t: int, M, sh, state: TwinState):
     for c in range(len(M.c_payer)):
         if s.contract_active[c]:
             payer = int(M.c_payer[c])
-            s.contract_paid[c] += float(M.c_amount[c, t]) * frac[payer]
+            due = float(M.c_amount[c, t])
+            if M.rs_on:
+                due *= _terms(M, s, c, t)[1] * s.price_scale[c]
+            s.contract_paid[c] += due * frac[payer]
             if frac[payer] < 1.0 and M.c_amount[c, t] > 0.0:
                 ev["contract_underpaid"] += 1
     for i in range(n):
@@ -577,7 +692,8 @@ def step_twin(t: int, M, sh, state: TwinState):
     if state.alive[lab]:
         rev = revenue * M.dt
         opex = rev * float(M.opex_share[t])
-        compute = sum(float(M.c_amount[c, t]) * frac[lab] for c in range(len(M.c_payer))
+        compute = sum(float(M.c_amount[c, t]) * ((_terms(M, s, c, t)[1] * s.price_scale[c]) if M.rs_on else 1.0)
+                      * frac[lab] for c in range(len(M.c_payer))
                       if int(M.c_payer[c]) == lab and state.contract_active[c])
         # what was paid to outside creditors, without the negative outside cash flow it covers
         debt_service = (outside_due[lab] + min(flow[lab], 0.0)) * frac[lab]
@@ -607,7 +723,10 @@ def _runway(t, M, s: TwinState, revenue, ev: Counter) -> float:
     burn = revenue * float(M.opex_share[t]) - revenue + interest
     for c in range(len(M.c_payer)):
         if s.contract_active[c] and int(M.c_payer[c]) == lab:
-            burn += float(np.sum(M.c_amount[c, t + 1:t + 1 + M.steps_per_year]))
+            if M.rs_on:
+                burn += _value_due(M, s, c, t + 1, t + 1 + M.steps_per_year) * s.price_scale[c]
+            else:
+                burn += float(np.sum(M.c_amount[c, t + 1:t + 1 + M.steps_per_year]))
     if burn > 0.0 and s.cash[lab] < RUNWAY_CAP * burn:
         ev["runway_finite"] += 1
         return s.cash[lab] / burn

@@ -52,7 +52,8 @@ F_COMPUTE = 2  # contract payments made as payer (what the clearing paid of them
 F_DEBT_SERVICE = 3  # interest and principal paid in cash on outside debt
 F_RAISED = 4  # new equity raised (step 3 of the model)
 F_INVESTED = 5  # investment tranches received
-F_OTHER = 6  # everything else that moved its cash (other receipts and payments, cash lost in default, net facility draws)
+F_OTHER = 6  # everything else that moved its cash (other receipts and payments, cash lost in default,
+#             net facility draws)
 F_CASH_CHANGE = 7  # change in cash over the step
 F_BURN = 8  # cash burn: new equity + tranches received - change in cash
 N_FLOWS = 9
@@ -87,6 +88,8 @@ class State(NamedTuple):
     c_relet: np.ndarray  # (m,) int: step from which lost capacity is re-let, -1 if none
     t_ok: np.ndarray  # (q,) bool: the tranche's outside condition holds on this path
     t_done: np.ndarray  # (q,) bool: paid (or attempted) already
+    c_cut: np.ndarray  # (m,) int: step from which the flexible share is cut, -1 if never (restructuring)
+    c_scale: np.ndarray  # (m,) price factor left after distressed-exchange haircuts (1.0: none)
 
 
 class Scratch(NamedTuple):
@@ -137,6 +140,8 @@ class Record(NamedTuple):
     diag: np.ndarray  # [max relative conservation error, clearings, rounds]
     flows: np.ndarray  # (N_FLOWS, n_steps) the lab's sources and uses in each step, $B (F_* rows)
     runway: np.ndarray  # (years,) the lab's runway at each year end, years (-1: in default)
+    credit_step: np.ndarray  # (n,) int: step of the first distressed exchange, -1 if none
+    rs_loss: np.ndarray  # (n,) contract value each payee gave up in distressed exchanges, $B
 
 
 class Stats(NamedTuple):
@@ -164,6 +169,9 @@ class Stats(NamedTuple):
     cum_need_hist: np.ndarray  # (years, NEED_BINS + 1) int: funding need summed to each year end, per path
     cum_burn_hist: np.ndarray  # (years, 2 FLOW_BINS + 1) int: burn summed to each year end, per path
     runway_hist: np.ndarray  # (years, RUNWAY_BINS + 1) int: the lab's runway at each year end, alive paths
+    credit_event: np.ndarray  # (n,) int: paths with a credit event (distressed exchange or default)
+    restructured: np.ndarray  # (n,) int: paths with a distressed exchange
+    rs_loss_sum: np.ndarray  # (n,) float: value given up in distressed exchanges, as payee
 
 
 class Derived(NamedTuple):
@@ -357,6 +365,36 @@ def loan_position(l_lender, l_borrower, l_amount, loan_out, i):
     return v
 
 
+@njit(cache=True, nogil=True, inline="always")
+def contract_value(rem_k, rem_cut, cut, flex, penalty):
+    """What a contract still owes from step k on, with its flexible share cut from step
+    `cut` (-1: never) and the penalty paid on the cut part (before any haircut), from
+    rem_k = c_remaining[c, k] and rem_cut = c_remaining[c, max(cut, k)]. (Scalars, not the
+    array: an array used in a branch of an inlined helper brings back reference counting.)"""
+    v = rem_k
+    if cut >= 0:
+        v -= rem_cut * flex * (1.0 - penalty)
+    return v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def contract_volume(rem_k, rem_cut, cut, flex):
+    """The compute volume (schedule units) a contract still has to deliver from step k on."""
+    v = rem_k
+    if cut >= 0:
+        v -= rem_cut * flex
+    return v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def due_factors(t, cut, flex, penalty):
+    """(volume share delivered, share of the schedule due) of a contract at step t."""
+    if cut >= 0 and t >= cut:
+        v = 1.0 - flex
+        return v, v + (1.0 - v) * penalty
+    return 1.0, 1.0
+
+
 # ---------------------------------------------------------------------------------------
 # The hot loop
 # ---------------------------------------------------------------------------------------
@@ -386,17 +424,18 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     lab = M.lab
     spy = M.steps_per_year
     (sc, cash, debt, amortising, loan_out, log_ocf, alive, share, stake0, impairment, net_shortfall,
-     stake_lost, c_active, c_paid, c_relet, t_ok, t_done) = st
+     stake_lost, c_active, c_paid, c_relet, t_ok, t_done, c_cut, c_scale) = st
     (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
      shortfall_now, margin_lost, pbar, due_in, frac, spow) = ws
     (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
-     r_need, r_gap, r_winter, r_diag, r_flows, r_runway) = rec
+     r_need, r_gap, r_winter, r_diag, r_flows, r_runway, r_credit_step, r_rs_loss) = rec
     opex_share, cash0, debt0, rate, amort, bullet = M.opex_share, M.cash0, M.debt0, M.rate, M.amort, M.bullet
     refi_logit, ocf0, ocf_loading, market_equity = M.refi_logit, M.ocf0, M.ocf_loading, M.market_equity
     book0, solvency_on, alpha, beta = M.book0, M.solvency_on, M.alpha, M.beta
     c_payer, c_payee, c_amount, c_cost = M.c_payer, M.c_payee, M.c_amount, M.c_cost
     c_relet_share, c_relet_discount, c_relet_delay = M.c_relet_share, M.c_relet_discount, M.c_relet_delay
     c_remaining, c_capex, recovery = M.c_remaining, M.c_capex, M.recovery
+    c_flex, rs_pen = M.c_flex, M.rs_penalty
     t_investor, t_investee, t_first, t_last = M.t_investor, M.t_investee, M.t_first, M.t_last
     t_amount, t_contract, t_milestone = M.t_amount, M.t_contract, M.t_milestone
     l_lender, l_borrower, l_amount, l_rate, l_maturity = M.l_lender, M.l_borrower, M.l_amount, M.l_rate, M.l_maturity
@@ -408,7 +447,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
         (o_n_paths, o_default_at, o_kind_count, o_contagious, o_cascade, o_loss_sum, o_exposure_sum,
          o_backlog_sum, o_total_loss, o_loss_hist, o_loss_hist_sum, o_need_year, o_gap_year,
          o_need_sum_year, o_rev_hist, o_need_hist, o_winter, o_diag, o_flow_sum, o_flow_hist,
-         o_cum_need_hist, o_cum_burn_hist, o_runway_hist) = out
+         o_cum_need_hist, o_cum_burn_hist, o_runway_hist, o_credit_event, o_restructured, o_rs_loss_sum) = out
 
     for _ in range(n_paths):
         if rng is not None:
@@ -479,7 +518,28 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             for c in range(m):
                 a, b = c_payer[c], c_payee[c]
                 amount = c_amount[c, t]
-                if c_active[c]:
+                if M.rs_on:
+                    # flexible cuts and haircuts (docs/model.md section 7c): the payee delivers
+                    # v of the volume for `full` (the penalty on the cut part included), less
+                    # its haircuts; what the haircuts withhold is a shortfall of the network
+                    v, fdue = due_factors(t, c_cut[c], c_flex[c], rs_pen)
+                    full = amount * fdue
+                    if c_active[c]:
+                        due = full * c_scale[c]
+                        L[a, b] += due
+                        net_out[b] -= c_cost[c] * amount * v
+                        if due < full:
+                            margin_lost[b] += full - due
+                            shortfall_now[b] += full - due
+                    elif c_relet[c] >= 0 and alive[b]:
+                        lost = full - c_cost[c] * amount * v
+                        relet = 0.0
+                        if t >= c_relet[c]:
+                            relet = c_relet_share[c] * amount * v * ((1.0 - c_relet_discount[c]) - c_cost[c])
+                            net_out[b] += relet
+                        margin_lost[b] += lost - relet
+                        shortfall_now[b] += lost - relet
+                elif c_active[c]:
                     L[a, b] += amount
                     net_out[b] -= c_cost[c] * amount
                 elif c_relet[c] >= 0 and alive[b]:
@@ -571,7 +631,13 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 t_next = min(t + 1 + spy, M.n_steps)
                 for c in range(m):  # the next year's committed compute
                     if c_active[c] and c_payer[c] == lab:
-                        burn += c_remaining[c, t + 1] - c_remaining[c, t_next]
+                        if M.rs_on:
+                            burn += (contract_value(c_remaining[c, t + 1],
+                                                    c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen)
+                                     - contract_value(c_remaining[c, t_next],
+                                                      c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
+                        else:
+                            burn += c_remaining[c, t + 1] - c_remaining[c, t_next]
                 raised = 0.0
                 if M.tr_runway * max(0.0, burn) - avail > 0.0:
                     x = (M.tr_logit_winter if winter else M.tr_logit) + M.tr_sent_slope * sc[1]
@@ -590,6 +656,54 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 raised = 0.0
                 r_need[t] = 0.0
                 r_gap[t] = 0.0
+
+            # 3c. flexible cuts and restructuring before default (docs/model.md section 7c)
+            if M.rs_on and alive[lab]:
+                burn = revenue * opex_share[t] - revenue + (rate[lab] * (debt[lab] - sc[3])
+                                                            + M.tr_fac_rate * sc[3])
+                t_next = min(t + 1 + spy, M.n_steps)
+                for c in range(m):
+                    if c_active[c] and c_payer[c] == lab:
+                        burn += (contract_value(c_remaining[c, t + 1],
+                                                c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen)
+                                 - contract_value(c_remaining[c, t_next],
+                                                  c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
+                # runway short after this step's funding: give notice on every flexible share
+                if e[lab] + due_in[lab] - pbar[lab] < M.rs_cut_runway * max(0.0, burn):
+                    for c in range(m):
+                        if c_active[c] and c_payer[c] == lab and c_cut[c] < 0 and c_flex[c] > 0.0:
+                            c_cut[c] = t + M.rs_notice
+                # still short: a haircut hcut on every remaining payment to its contract payees
+                # closes the gap if the cumulative haircut stays within haircut_max; the
+                # payees give up hcut of the value still due (a distressed exchange)
+                if r_gap[t] > 0.0:
+                    due_now = 0.0
+                    h_cap = 1.0
+                    for c in range(m):
+                        if c_active[c] and c_payer[c] == lab:
+                            v, fdue = due_factors(t, c_cut[c], c_flex[c], rs_pen)
+                            due_now += c_amount[c, t] * fdue * c_scale[c]
+                            h_cap = min(h_cap, 1.0 - (1.0 - M.rs_haircut_max) / c_scale[c])
+                    if due_now > 0.0 and r_gap[t] <= h_cap * due_now:
+                        hcut = r_gap[t] / due_now
+                        for c in range(m):
+                            if c_active[c] and c_payer[c] == lab:
+                                b = c_payee[c]
+                                v, fdue = due_factors(t, c_cut[c], c_flex[c], rs_pen)
+                                full = c_amount[c, t] * fdue
+                                old = full * c_scale[c]
+                                r_rs_loss[b] += hcut * c_scale[c] * contract_value(c_remaining[c, t],
+                                                                                   c_remaining[c, max(c_cut[c], t)], c_cut[c], c_flex[c], rs_pen)
+                                c_scale[c] *= 1.0 - hcut
+                                dd = full * c_scale[c] - old
+                                L[lab, b] += dd
+                                pbar[lab] += dd
+                                due_in[b] += dd
+                                margin_lost[b] -= dd
+                                shortfall_now[b] -= dd
+                        r_gap[t] = 0.0
+                        if r_credit_step[lab] < 0:
+                            r_credit_step[lab] = t
 
             # 4. clear all obligations jointly. Skipped when everyone can pay in full if
             # everyone else does (then p = p-bar): exactly the test of round 1 of the
@@ -635,7 +749,13 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
 
             # 5. settle: cash, debt, contract and tranche progress, network shortfalls
             for c in range(m):
-                if c_active[c]:
+                if c_active[c] and M.rs_on:
+                    v, fdue = due_factors(t, c_cut[c], c_flex[c], rs_pen)
+                    paid_c = c_amount[c, t] * fdue * c_scale[c] * frac[c_payer[c]]
+                    c_paid[c] += paid_c
+                    if c_payer[c] == lab:
+                        lab_compute += paid_c
+                elif c_active[c]:
                     c_paid[c] += c_amount[c, t] * frac[c_payer[c]]
                     if c_payer[c] == lab:
                         lab_compute += c_amount[c, t] * frac[lab]
@@ -748,9 +868,15 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                         c_active[c] = False
                         if a == i and alive[b] and not new[b]:
                             backlog = c_remaining[c, t + 1]
+                            volume = backlog
+                            if M.rs_on:  # what is left after cuts (volume) and haircuts (value)
+                                volume = contract_volume(c_remaining[c, t + 1],
+                                                         c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c])
+                                backlog = contract_value(c_remaining[c, t + 1],
+                                                         c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen) * c_scale[c]
                             r_lost_backlog[b] += backlog
                             keep = c_relet_share[c] * (1.0 - c_relet_discount[c])
-                            impairment[b] += c_capex[c] * backlog * (1.0 - keep)
+                            impairment[b] += c_capex[c] * volume * (1.0 - keep)
                             c_relet[c] = t + 1 + c_relet_delay[c]
                     new[i] = False
 
@@ -789,7 +915,13 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     t_next = min(t + 1 + spy, M.n_steps)
                     for c in range(m):
                         if c_active[c] and c_payer[c] == lab:
-                            burn_y += c_remaining[c, t + 1] - c_remaining[c, t_next]
+                            if M.rs_on:
+                                burn_y += (contract_value(c_remaining[c, t + 1],
+                                                          c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen)
+                                           - contract_value(c_remaining[c, t_next],
+                                                            c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
+                            else:
+                                burn_y += c_remaining[c, t + 1] - c_remaining[c, t_next]
                     if burn_y > 0.0 and cash[lab] < RUNWAY_HI * burn_y:
                         r_runway[t // spy] = cash[lab] / burn_y
                     else:
@@ -814,6 +946,11 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     o_exposure_sum[i] += r_exposure[i]
                     total += r_loss[i]
                 o_backlog_sum[i] += r_lost_backlog[i]
+                if r_credit_step[i] >= 0:
+                    o_restructured[i] += 1
+                if r_credit_step[i] >= 0 or d >= 0:
+                    o_credit_event[i] += 1
+                o_rs_loss_sum[i] += r_rs_loss[i]
             o_cascade[count] += 1
             o_total_loss[0] += total
             o_total_loss[1] += total * total
@@ -933,3 +1070,9 @@ def _reset_path(M, D, st, rec, tranche_u):
         rec.diag[k] = 0.0
     for k in range(rec.runway.shape[0]):
         rec.runway[k] = 0.0
+    for i in range(n):
+        rec.credit_step[i] = -1
+        rec.rs_loss[i] = 0.0
+    for c in range(st.c_cut.shape[0]):
+        st.c_cut[c] = -1
+        st.c_scale[c] = 1.0

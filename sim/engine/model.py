@@ -106,6 +106,13 @@ class ModelArrays(NamedTuple):
     tr_share: float = 0.0  # round proceeds / valuation
     tr_facility: float = 0.0  # committed credit facility, $B
     tr_fac_rate: float = 0.0  # interest on the drawn facility, per year
+    # flexible contracts and restructuring (issue 12, mechanism 2; docs/model.md section 7c)
+    c_flex: np.ndarray = np.zeros(0)  # (m,) share of each payment the payer may cut
+    rs_on: bool = False
+    rs_cut_runway: float = 0.0  # cut when the runway after funding is below this, years
+    rs_notice: int = 1  # steps from the notice to the first cut payment
+    rs_penalty: float = 0.0  # share of the cut amounts still paid (penalty)
+    rs_haircut_max: float = 0.0  # largest cumulative haircut counterparties accept
 
 
 def n_shocks(n_entities: int, n_extra: int = 0) -> int:
@@ -275,6 +282,11 @@ def compile_scenario(scenario) -> ModelArrays:
         l_rate=np.array([float(x["rate"]) for x in loans]),
         l_maturity=ivec([step_of(x["maturity"], start_year, spy) for x in loans]),
         **_treasury_arrays(d["treasury"], dt),
+        c_flex=cfield("flexible_share"), rs_on=bool(d["restructuring"]["enabled"]),
+        rs_cut_runway=float(d["restructuring"]["cut_runway"]),
+        rs_notice=max(1, int(round(d["restructuring"]["cut_notice"] * spy))),
+        rs_penalty=float(d["restructuring"]["cut_penalty"]),
+        rs_haircut_max=float(d["restructuring"]["haircut_max"]),
     )
 
 

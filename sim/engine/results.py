@@ -115,6 +115,12 @@ class Results:
     # the lab's runway at each year end (cash / projected burn of the next year, years;
     # capped at kernel.RUNWAY_HI), FAN_PERCENTILES over the paths where it is alive
     runway_pct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (percentiles, years)
+    # credit events by the horizon ([restructuring], docs/model.md section 7c), per entity:
+    # P(credit event: a distressed exchange or a default), P(distressed exchange), and the
+    # expected contract value it gave up in others' distressed exchanges (as payee), $B
+    p_credit_event: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    p_restructured: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    restructuring_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -180,6 +186,8 @@ class Results:
             cum_burn_pct=np.array([signed_hist_quantiles(h, K.FLOW_LO, K.FLOW_HI, pct)
                                    for h in s.cum_burn_hist]).T,
             runway_pct=_runway_quantiles(s.runway_hist, pct),
+            p_credit_event=s.credit_event / n_paths, p_restructured=s.restructured / n_paths,
+            restructuring_loss=s.rs_loss_sum / n_paths,
         )
 
     def flow(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -295,6 +303,8 @@ class Results:
                     for name, mean, pct in (("funding_need", self.cum_need_mean, self.cum_need_pct),
                                             ("burn", self.cum_burn_mean, self.cum_burn_pct))]
         pcols = [f"p{p}" for p in FAN_PERCENTILES]
+        credit_rows = [(e, self.p_credit_event[i], self.p_restructured[i], self.pd[i, -1], self.restructuring_loss[i])
+                       for i, e in enumerate(self.entities)] if self.p_credit_event.size else []
         runway_rows = [(y, *self.runway_pct[:, k]) for k, y in enumerate(self.years)] if self.runway_pct.size else []
         summary = [("p_2plus_defaults", self.p2, self.p2_se, self.p2_lo, self.p2_hi),
                    ("loss_mean", self.loss_mean, self.loss_mean_se, "", ""),
@@ -313,6 +323,8 @@ class Results:
             ("lab_cumulative_by_year.csv", ["year_end", "measure", "mean_bn"] + pcols, cum_rows),
             ("system.csv", ["metric", "value", "se", "lo95", "hi95"], summary),
             ("lab_runway_by_year.csv", ["year_end"] + [f"runway_years_p{p}" for p in FAN_PERCENTILES], runway_rows),
+            ("credit_events.csv", ["entity", "p_credit_event", "p_distressed_exchange", "p_hard_default",
+                                   "restructuring_loss_as_payee_bn"], credit_rows),
         ]
 
     def summary_table(self) -> str:
@@ -348,6 +360,14 @@ class Results:
             lines.append(f"{'Runway at year end, median yrs':<34}" + "".join(
                 f"{'>=' + format(K.RUNWAY_HI, 'g') if v >= K.RUNWAY_HI else format(v, '.2f'):>23}"
                 for v in self.runway_pct[mid]))
+        if self.p_restructured.size and (self.p_restructured.any() or self.restructuring_loss.any()):
+            lines.append("")
+            lines.append("Credit events by the horizon, % (distressed exchanges count; hard default = PD)")
+            for i, e in enumerate(self.entities):
+                if self.p_credit_event[i] > 0 or self.restructuring_loss[i] > 0:
+                    lines.append(f"  {e:<{width}} credit event {100 * self.p_credit_event[i]:6.2f}   distressed "
+                                 f"exchange {100 * self.p_restructured[i]:6.2f}   hard default {100 * self.pd[i, -1]:6.2f}"
+                                 f"   given up as payee {self.restructuring_loss[i]:,.1f} $B")
         lines.append("")
         lines.append("System, by the horizon")
         lines.append(f"  P(2+ defaults)                 {_pct_ci(self.p2, self.p2_lo, self.p2_hi)}")

@@ -56,6 +56,7 @@ def new_stats(M: ModelArrays) -> K.Stats:
         cum_need_hist=np.zeros((years, K.NEED_BINS + 1), i64),
         cum_burn_hist=np.zeros((years, 2 * K.FLOW_BINS + 1), i64),
         runway_hist=np.zeros((years, K.RUNWAY_BINS + 1), i64),
+        credit_event=np.zeros(n, i64), restructured=np.zeros(n, i64), rs_loss_sum=np.zeros(n),
     )
 
 
@@ -68,6 +69,7 @@ def new_path_buffers(M: ModelArrays):
         share=np.zeros((n, n)), stake0=np.zeros(n), impairment=np.zeros(n), net_shortfall=np.zeros(n),
         stake_lost=np.zeros(n), c_active=np.ones(m, bool), c_paid=np.zeros(m),
         c_relet=np.full(m, -1, np.int64), t_ok=np.zeros(q, bool), t_done=np.zeros(q, bool),
+        c_cut=np.full(m, -1, np.int64), c_scale=np.ones(m),
     )
     ws = K.new_scratch(n, q)
     rec = K.Record(
@@ -75,6 +77,7 @@ def new_path_buffers(M: ModelArrays):
         contagious=np.zeros(n, bool), loss=np.zeros(n), exposure=np.zeros(n), lost_backlog=np.zeros(n),
         revenue=np.zeros(steps), need=np.zeros(steps), gap=np.zeros(steps), winter=np.zeros(steps),
         diag=np.zeros(3), flows=np.zeros((K.N_FLOWS, steps)), runway=np.zeros(steps // M.steps_per_year),
+        credit_step=np.full(n, -1, np.int64), rs_loss=np.zeros(n),
     )
     shocks = np.zeros((steps, n_shocks(n, M.n_extra_shocks)))
     tranche_u = np.zeros(q)

@@ -129,6 +129,21 @@ SECTIONS: dict[str, dict[str, Field]] = {
                       "cover.", "$B", default=0.0, lo=0.0),
         "facility_rate": F("Interest rate on the drawn facility.", "/yr", default=0.08, lo=0.0),
     },
+    "restructuring": {
+        "enabled": Field("bool", "Flexible contracts and restructuring before default (docs/model.md, "
+                         "section 7c): the lab cuts the flexible share of its contracts when its runway "
+                         "is short, and closes a remaining gap by a haircut its contract payees accept "
+                         "(a distressed exchange, a credit event) up to haircut_max; only a larger gap is "
+                         "a hard default. false: every contract is take-or-pay and any gap is a default.",
+                         default=False),
+        "cut_runway": F("The lab gives notice on every flexible share when its cash after this step's "
+                        "funding is below this many years of projected burn.", "yr", default=0.5, lo=0.0),
+        "cut_notice": F("Notice before the first cut payment (at least one step).", "yr", default=0.25,
+                        lo=0.0),
+        "cut_penalty": P("Share of each cut amount the payer still pays (the cancellation penalty).", 0.2),
+        "haircut_max": F("Largest cumulative haircut on a contract's remaining payments its payee "
+                         "accepts in distressed exchanges.", "share", default=0.3, lo=0.0, hi=0.95),
+    },
 }
 
 ENTITY = {
@@ -183,6 +198,8 @@ CONTRACT = {
     "relet_share": P("Share of lost capacity the payee re-lets after a payer default.", 0.6),
     "relet_delay": F("Delay before re-let capacity earns.", "yr", default=2.0, lo=0.0),
     "relet_discount": P("Price discount on re-let capacity.", 0.3),
+    "flexible_share": P("Share of each scheduled payment the payer may cut, with notice and a penalty "
+                        "([restructuring]; 0: fully take-or-pay).", 0.0),
 }
 
 TRANCHE = {

@@ -36,7 +36,8 @@ ANCHORS_FILE = os.path.join(ROOT, "scenarios", "targets", "anchors.toml")
 SCENARIOS = os.path.join(ROOT, "scenarios")
 # the setting that measures HSBC's need: a year's raise may reach the whole valuation
 # the per-step raise rule with its limit lifted (the treasury, which banks rounds, off)
-NEED_SETTING = {"lab.raise_share": 1.0, "lab.raise_share_winter": 1.0, "treasury.enabled": False}
+NEED_SETTING = {"lab.raise_share": 1.0, "lab.raise_share_winter": 1.0, "treasury.enabled": False,
+                "restructuring.enabled": False}
 P5, P50, P95 = (FAN_PERCENTILES.index(p) for p in (5, 50, 95))
 
 
