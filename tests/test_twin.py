@@ -134,6 +134,16 @@ STRESSED_RESTRUCTURING = {
                       "haircut_max": 0.35},
 }
 N_PATHS_RESTRUCTURING = 120
+
+# ... and with a revenue share to Microsoft that hits its cap on some paths
+STRESSED_REVENUE_SHARE = {
+    **STRESSED_RESTRUCTURING, "name": "twin-stress-revenue-share",
+    "revenue_share": {"enabled": True, "payee": "Microsoft", "share": 0.2, "until": 2031.0, "cap": 12.0},
+}
+N_PATHS_REVENUE_SHARE = 100
+REQUIRED_EVENTS_REVENUE_SHARE = (
+    "revenue_share_due", "revenue_share_capped", "distressed_exchange", "lab_liquidity_default", "round_closed",
+)
 REQUIRED_EVENTS_RESTRUCTURING = (
     "flexible_cut_notice", "contract_cut_payment", "distressed_exchange", "restructuring_refused",
     "haircut_payment", "lab_liquidity_default", "relet_income", "impairment", "round_closed",
@@ -287,6 +297,19 @@ def test_kernel_step_matches_twin_with_restructuring(comparison_restructuring):
     assert not missing, f"restructuring branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
 
 
+@pytest.fixture(scope="module")
+def comparison_revenue_share():
+    return run_comparison(STRESSED_REVENUE_SHARE, N_PATHS_REVENUE_SHARE)
+
+
+def test_kernel_step_matches_twin_with_revenue_share(comparison_revenue_share):
+    events, cmp, _ = comparison_revenue_share
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+    missing = [e for e in REQUIRED_EVENTS_REVENUE_SHARE if events.get(e, 0) == 0]
+    assert not missing, f"revenue-share branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
 def test_twin_step_does_not_mutate_its_input():
     M = compile_scenario(scenario_from_dict(STRESSED))
     _, _, _, shocks, tranche_u = new_path_buffers(M)
@@ -302,7 +325,8 @@ if __name__ == "__main__":
     for scen, paths, required in ((STRESSED, N_PATHS, REQUIRED_EVENTS),
                                   (STRESSED_TREASURY, N_PATHS_TREASURY, REQUIRED_EVENTS_TREASURY),
                                   (STRESSED_RESTRUCTURING, N_PATHS_RESTRUCTURING,
-                                   REQUIRED_EVENTS_RESTRUCTURING)):
+                                   REQUIRED_EVENTS_RESTRUCTURING),
+                                  (STRESSED_REVENUE_SHARE, N_PATHS_REVENUE_SHARE, REQUIRED_EVENTS_REVENUE_SHARE)):
         t0 = time.perf_counter()
         events, cmp, cons = run_comparison(scen, paths)
         print(f"{scen['name']}: {time.perf_counter() - t0:.1f} s, {cmp.compared} values compared, max discrepancy "

@@ -66,6 +66,7 @@ class TwinState:
     facility_drawn: float = 0.0  # the lab's drawn credit facility (treasury), part of its debt
     cut_from: list = None  # per contract: step from which its flexible share is cut (-1: never)
     price_scale: list = None  # per contract: price left after distressed-exchange haircuts
+    rsh_paid: float = 0.0  # revenue share paid so far
 
 
 @dataclass
@@ -117,6 +118,7 @@ def state_from_kernel(st) -> TwinState:
         contract_active=bl(st.c_active), contract_paid=fl(st.c_paid),
         relet_from=[int(x) for x in st.c_relet], tranche_ok=bl(st.t_ok), tranche_done=bl(st.t_done),
         facility_drawn=float(st.sc[3]), cut_from=[int(x) for x in st.c_cut], price_scale=fl(st.c_scale),
+        rsh_paid=float(st.rsh_paid[0]),
     )
 
 
@@ -130,7 +132,7 @@ def state_as_kernel_fields(s: TwinState) -> dict:
         "stake0": s.stake0, "impairment": s.impairment, "net_shortfall": s.net_shortfall,
         "stake_lost": s.stake_lost, "c_active": s.contract_active, "c_paid": s.contract_paid,
         "c_relet": s.relet_from, "t_ok": s.tranche_ok, "t_done": s.tranche_done,
-        "c_cut": s.cut_from, "c_scale": s.price_scale,
+        "c_cut": s.cut_from, "c_scale": s.price_scale, "rsh_paid": [s.rsh_paid],
     }
 
 
@@ -328,6 +330,7 @@ def _restructure(t, M, s: TwinState, owe, assets, outside_due, need_gap, revenue
     mine = [c for c in range(len(M.c_payer)) if s.contract_active[c] and int(M.c_payer[c]) == lab]
     for c in mine:
         burn += _value_due(M, s, c, t + 1, t + 1 + spy) * s.price_scale[c]
+    burn += _revenue_share_projected(t, M, s, revenue)
     cash_after = assets[lab] + sum(owe[j][lab] for j in range(n)) - outside_due[lab] - sum(owe[lab])
     if cash_after < M.rs_cut_runway * max(0.0, burn):
         for c in mine:
@@ -355,6 +358,26 @@ def _restructure(t, M, s: TwinState, owe, assets, outside_due, need_gap, revenue
     rec.restructured, rec.restructured_entity = True, lab
     ev["distressed_exchange"] += 1
     return 0.0
+
+
+def _revenue_share(t, M, s: TwinState, owe, revenue, ev: Counter):
+    """Stage 2a': the revenue share, share x R dt owed to its payee while both are alive,
+    before its end date, and up to what is left of its cap. Returns the amount due."""
+    if not M.rsh_on or not (s.alive[M.lab] and s.alive[M.rsh_payee]) or t >= M.rsh_until:
+        return 0.0
+    due = min(M.rsh_share * revenue * M.dt, max(0.0, M.rsh_cap - s.rsh_paid))
+    owe[M.lab][M.rsh_payee] += due
+    ev["revenue_share_capped" if due < M.rsh_share * revenue * M.dt else "revenue_share_due"] += 1
+    return due
+
+
+def _revenue_share_projected(t, M, s: TwinState, revenue):
+    """The revenue share of the next year's steps (t+1 .. t+steps_per_year, before its end
+    date) at today's revenue, within what is left of the cap: part of the projected burn."""
+    if not M.rsh_on:
+        return 0.0
+    steps = sum(1 for k in range(t + 1, min(t + 1 + M.steps_per_year, M.n_steps)) if k < M.rsh_until)
+    return min(M.rsh_share * revenue * M.dt * steps, max(0.0, M.rsh_cap - s.rsh_paid))
 
 
 def _tranches(t, M, s: TwinState, owe, ev: Counter):
@@ -475,6 +498,7 @@ def _treasury(t, M, sh, s: TwinState, need, cash_after, equity, revenue, ev: Cou
                 burn += _value_due(M, s, c, t + 1, t + 1 + spy) * s.price_scale[c]
             else:
                 burn += float(np.sum(M.c_amount[c, t + 1:t + 1 + spy]))
+    burn += _revenue_share_projected(t, M, s, revenue)
     raised = 0.0
     if M.tr_runway * max(0.0, burn) > cash_after:
         logit = (M.tr_logit_winter if s.winter else M.tr_logit) + M.tr_sent_slope * s.log_sentiment
@@ -589,6 +613,7 @@ def step_twin(t: int, M, sh, state: TwinState):
     shortfall = [0.0] * n  # cash the network fails to deliver to each entity this step
     margin_lost = [0.0] * n
     _contracts(t, M, s, owe, flow, shortfall, margin_lost, ev)
+    rsh_due = _revenue_share(t, M, s, owe, revenue, ev)
     due_tranches = _tranches(t, M, s, owe, ev)
     _network_loans(t, M, s, owe, ev)
     assets, outside_due, principal, amortisation = _outside_debt(t, M, sh, s, flow, equity, ev)
@@ -629,6 +654,7 @@ def step_twin(t: int, M, sh, state: TwinState):
             s.contract_paid[c] += due * frac[payer]
             if frac[payer] < 1.0 and M.c_amount[c, t] > 0.0:
                 ev["contract_underpaid"] += 1
+    s.rsh_paid += rsh_due * frac[lab]
     for i in range(n):
         if not s.alive[i]:
             continue
@@ -727,6 +753,7 @@ def _runway(t, M, s: TwinState, revenue, ev: Counter) -> float:
                 burn += _value_due(M, s, c, t + 1, t + 1 + M.steps_per_year) * s.price_scale[c]
             else:
                 burn += float(np.sum(M.c_amount[c, t + 1:t + 1 + M.steps_per_year]))
+    burn += _revenue_share_projected(t, M, s, revenue)
     if burn > 0.0 and s.cash[lab] < RUNWAY_CAP * burn:
         ev["runway_finite"] += 1
         return s.cash[lab] / burn

@@ -90,6 +90,7 @@ class State(NamedTuple):
     t_done: np.ndarray  # (q,) bool: paid (or attempted) already
     c_cut: np.ndarray  # (m,) int: step from which the flexible share is cut, -1 if never (restructuring)
     c_scale: np.ndarray  # (m,) price factor left after distressed-exchange haircuts (1.0: none)
+    rsh_paid: np.ndarray  # (1,) revenue share paid so far, $B
 
 
 class Scratch(NamedTuple):
@@ -282,6 +283,8 @@ def derive(M):
         held[M.t_investor[k2], M.t_investee[k2]] = True
     for k2 in range(M.l_amount.shape[0]):
         ob[M.l_borrower[k2], M.l_lender[k2]] = True
+    if M.rsh_on:
+        ob[M.lab, M.rsh_payee] = True
     for i in range(n):
         ob[i, i] = False  # the scenario forbids self-links; the clearing ignores the diagonal
     debtor, creditor = np.nonzero(ob)  # row-major order
@@ -387,6 +390,14 @@ def contract_volume(rem_k, rem_cut, cut, flex):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def rsh_year(share, revenue, until, t, t_next, cap_left, dt):
+    """The revenue share projected for steps t+1 .. t_next-1 at today's revenue, within the
+    end date and what is left of the cap (for the lab's projected burn)."""
+    steps = max(0, min(t_next, until) - (t + 1))
+    return min(share * revenue * dt * steps, max(0.0, cap_left))
+
+
+@njit(cache=True, nogil=True, inline="always")
 def due_factors(t, cut, flex, penalty):
     """(volume share delivered, share of the schedule due) of a contract at step t."""
     if cut >= 0 and t >= cut:
@@ -424,7 +435,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     lab = M.lab
     spy = M.steps_per_year
     (sc, cash, debt, amortising, loan_out, log_ocf, alive, share, stake0, impairment, net_shortfall,
-     stake_lost, c_active, c_paid, c_relet, t_ok, t_done, c_cut, c_scale) = st
+     stake_lost, c_active, c_paid, c_relet, t_ok, t_done, c_cut, c_scale, rsh_paid) = st
     (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
      shortfall_now, margin_lost, pbar, due_in, frac, spow) = ws
     (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
@@ -551,6 +562,13 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     margin_lost[b] += lost - relet
                     shortfall_now[b] += lost - relet
 
+            # the revenue share (docs/model.md section 6b): share x R dt to its payee, until
+            # its end date or its cap
+            rsh_due = 0.0
+            if M.rsh_on and alive[lab] and alive[M.rsh_payee] and t < M.rsh_until:
+                rsh_due = min(M.rsh_share * revenue * dt, max(0.0, M.rsh_cap - rsh_paid[0]))
+                L[lab, M.rsh_payee] += rsh_due
+
             # investment tranches whose conditions hold
             for k in range(q):
                 pending[k] = False
@@ -638,6 +656,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                                                       c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
                         else:
                             burn += c_remaining[c, t + 1] - c_remaining[c, t_next]
+                if M.rsh_on:
+                    burn += rsh_year(M.rsh_share, revenue, M.rsh_until, t, t_next, M.rsh_cap - rsh_paid[0], dt)
                 raised = 0.0
                 if M.tr_runway * max(0.0, burn) - avail > 0.0:
                     x = (M.tr_logit_winter if winter else M.tr_logit) + M.tr_sent_slope * sc[1]
@@ -668,6 +688,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                                                 c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen)
                                  - contract_value(c_remaining[c, t_next],
                                                   c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
+                if M.rsh_on:
+                    burn += rsh_year(M.rsh_share, revenue, M.rsh_until, t, t_next, M.rsh_cap - rsh_paid[0], dt)
                 # runway short after this step's funding: give notice on every flexible share
                 if e[lab] + due_in[lab] - pbar[lab] < M.rs_cut_runway * max(0.0, burn):
                     for c in range(m):
@@ -759,6 +781,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     c_paid[c] += c_amount[c, t] * frac[c_payer[c]]
                     if c_payer[c] == lab:
                         lab_compute += c_amount[c, t] * frac[lab]
+            if rsh_due > 0.0:
+                rsh_paid[0] += rsh_due * frac[lab]
             for i in range(n):
                 if not alive[i]:
                     continue
@@ -922,6 +946,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                                                             c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
                             else:
                                 burn_y += c_remaining[c, t + 1] - c_remaining[c, t_next]
+                    if M.rsh_on:
+                        burn_y += rsh_year(M.rsh_share, revenue, M.rsh_until, t, t_next, M.rsh_cap - rsh_paid[0], dt)
                     if burn_y > 0.0 and cash[lab] < RUNWAY_HI * burn_y:
                         r_runway[t // spy] = cash[lab] / burn_y
                     else:
@@ -1076,3 +1102,4 @@ def _reset_path(M, D, st, rec, tranche_u):
     for c in range(st.c_cut.shape[0]):
         st.c_cut[c] = -1
         st.c_scale[c] = 1.0
+    st.rsh_paid[0] = 0.0

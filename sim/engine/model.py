@@ -113,6 +113,12 @@ class ModelArrays(NamedTuple):
     rs_notice: int = 1  # steps from the notice to the first cut payment
     rs_penalty: float = 0.0  # share of the cut amounts still paid (penalty)
     rs_haircut_max: float = 0.0  # largest cumulative haircut counterparties accept
+    # the revenue share (issue 12, mechanism 3; docs/model.md section 6b)
+    rsh_on: bool = False
+    rsh_payee: int = 0
+    rsh_share: float = 0.0
+    rsh_until: int = 0  # first step it is no longer owed
+    rsh_cap: float = 0.0  # cumulative cap, $B (inf: none)
 
 
 def n_shocks(n_entities: int, n_extra: int = 0) -> int:
@@ -287,7 +293,17 @@ def compile_scenario(scenario) -> ModelArrays:
         rs_notice=max(1, int(round(d["restructuring"]["cut_notice"] * spy))),
         rs_penalty=float(d["restructuring"]["cut_penalty"]),
         rs_haircut_max=float(d["restructuring"]["haircut_max"]),
+        **_revenue_share_arrays(d["revenue_share"], idx, start_year, spy, n_steps),
     )
+
+
+def _revenue_share_arrays(rsh: dict, idx: dict, start_year: int, spy: int, n_steps: int) -> dict:
+    """The revenue share's fields of `ModelArrays`."""
+    if not rsh["enabled"]:
+        return {}
+    until = n_steps if rsh["until"] is None else min(max(step_of(rsh["until"], start_year, spy), 0), n_steps)
+    return dict(rsh_on=True, rsh_payee=idx[rsh["payee"]], rsh_share=float(rsh["share"]), rsh_until=until,
+                rsh_cap=math.inf if rsh["cap"] is None else float(rsh["cap"]))
 
 
 def _treasury_arrays(tr: dict, dt: float) -> dict:

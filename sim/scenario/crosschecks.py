@@ -66,6 +66,12 @@ def _cross_checks(d: dict, ctx: _Ctx) -> None:
 
     # lab
     ref(("lab", "entity"), d["lab"]["entity"])
+    rsh = d["revenue_share"]
+    if rsh["enabled"]:
+        if rsh["payee"] is None:
+            ctx.error(("revenue_share", "payee"), "missing: expected an entity name when revenue_share.enabled = true")
+        elif ref(("revenue_share", "payee"), rsh["payee"]) and rsh["payee"] == d["lab"]["entity"]:
+            ctx.error(("revenue_share", "payee"), f"expected an entity other than the lab, found {rsh['payee']!r}")
 
     # contracts
     for i, c in enumerate(d["contract"]):

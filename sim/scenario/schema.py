@@ -129,6 +129,16 @@ SECTIONS: dict[str, dict[str, Field]] = {
                       "cover.", "$B", default=0.0, lo=0.0),
         "facility_rate": F("Interest rate on the drawn facility.", "/yr", default=0.08, lo=0.0),
     },
+    "revenue_share": {
+        "enabled": Field("bool", "A share of the lab's revenue owed to a partner each step (docs/model.md, "
+                         "section 6b), until a date or a cumulative cap. false: no such obligation.",
+                         default=False),
+        "payee": Field("ref", "Entity the lab pays the share to (required when enabled).", default=None),
+        "share": P("Share of the lab's revenue (R dt) owed each step.", 0.2),
+        "until": Field("date", "First date the share is no longer owed (e.g. 2031-01-01: through 2030).",
+                       "year", default=None),
+        "cap": F("Cumulative cap on what is paid; unset: none.", "$B", default=None, lo=0.0),
+    },
     "restructuring": {
         "enabled": Field("bool", "Flexible contracts and restructuring before default (docs/model.md, "
                          "section 7c): the lab cuts the flexible share of its contracts when its runway "
