@@ -141,6 +141,16 @@ STRESSED_REVENUE_SHARE = {
     "revenue_share": {"enabled": True, "payee": "Microsoft", "share": 0.2, "until": 2031.0, "cap": 12.0},
 }
 N_PATHS_REVENUE_SHARE = 100
+
+# ... and with the lab's compute capacity mattering (suppliers' defaults cut its revenue)
+STRESSED_CAPACITY = {
+    **STRESSED_REVENUE_SHARE, "name": "twin-stress-capacity",
+    "capacity": {"enabled": True, "revenue_elasticity": 0.8, "resource_delay": 0.5, "resource_premium": 0.3},
+}
+N_PATHS_CAPACITY = 100
+REQUIRED_EVENTS_CAPACITY = (
+    "supplier_capacity_lost", "capacity_lost", "capacity_replaced", "lab_liquidity_default", "contagious_default",
+)
 REQUIRED_EVENTS_REVENUE_SHARE = (
     "revenue_share_due", "revenue_share_capped", "distressed_exchange", "lab_liquidity_default", "round_closed",
 )
@@ -310,6 +320,19 @@ def test_kernel_step_matches_twin_with_revenue_share(comparison_revenue_share):
     assert not missing, f"revenue-share branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
 
 
+@pytest.fixture(scope="module")
+def comparison_capacity():
+    return run_comparison(STRESSED_CAPACITY, N_PATHS_CAPACITY)
+
+
+def test_kernel_step_matches_twin_with_capacity(comparison_capacity):
+    events, cmp, _ = comparison_capacity
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+    missing = [e for e in REQUIRED_EVENTS_CAPACITY if events.get(e, 0) == 0]
+    assert not missing, f"capacity branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
 def test_twin_step_does_not_mutate_its_input():
     M = compile_scenario(scenario_from_dict(STRESSED))
     _, _, _, shocks, tranche_u = new_path_buffers(M)
@@ -326,7 +349,8 @@ if __name__ == "__main__":
                                   (STRESSED_TREASURY, N_PATHS_TREASURY, REQUIRED_EVENTS_TREASURY),
                                   (STRESSED_RESTRUCTURING, N_PATHS_RESTRUCTURING,
                                    REQUIRED_EVENTS_RESTRUCTURING),
-                                  (STRESSED_REVENUE_SHARE, N_PATHS_REVENUE_SHARE, REQUIRED_EVENTS_REVENUE_SHARE)):
+                                  (STRESSED_REVENUE_SHARE, N_PATHS_REVENUE_SHARE, REQUIRED_EVENTS_REVENUE_SHARE),
+                                  (STRESSED_CAPACITY, N_PATHS_CAPACITY, REQUIRED_EVENTS_CAPACITY)):
         t0 = time.perf_counter()
         events, cmp, cons = run_comparison(scen, paths)
         print(f"{scen['name']}: {time.perf_counter() - t0:.1f} s, {cmp.compared} values compared, max discrepancy "

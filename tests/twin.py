@@ -67,6 +67,7 @@ class TwinState:
     cut_from: list = None  # per contract: step from which its flexible share is cut (-1: never)
     price_scale: list = None  # per contract: price left after distressed-exchange haircuts
     rsh_paid: float = 0.0  # revenue share paid so far
+    lost_from: list = None  # per contract: step its lost capacity is replaced from (-1: none)
 
 
 @dataclass
@@ -118,7 +119,7 @@ def state_from_kernel(st) -> TwinState:
         contract_active=bl(st.c_active), contract_paid=fl(st.c_paid),
         relet_from=[int(x) for x in st.c_relet], tranche_ok=bl(st.t_ok), tranche_done=bl(st.t_done),
         facility_drawn=float(st.sc[3]), cut_from=[int(x) for x in st.c_cut], price_scale=fl(st.c_scale),
-        rsh_paid=float(st.rsh_paid[0]),
+        rsh_paid=float(st.rsh_paid[0]), lost_from=[int(x) for x in st.c_lost],
     )
 
 
@@ -133,6 +134,7 @@ def state_as_kernel_fields(s: TwinState) -> dict:
         "stake_lost": s.stake_lost, "c_active": s.contract_active, "c_paid": s.contract_paid,
         "c_relet": s.relet_from, "t_ok": s.tranche_ok, "t_done": s.tranche_done,
         "c_cut": s.cut_from, "c_scale": s.price_scale, "rsh_paid": [s.rsh_paid],
+        "c_lost": s.lost_from,
     }
 
 
@@ -149,6 +151,7 @@ def initial_state(M, tranche_u) -> TwinState:
         contract_active=[True] * m, contract_paid=[0.0] * m, relet_from=[-1] * m,
         tranche_ok=[bool(u < p) for u, p in zip(tranche_u, M.t_prob)],
         tranche_done=[False] * len(M.t_amount), cut_from=[-1] * m, price_scale=[1.0] * m,
+        lost_from=[-1] * m,
     )
     s.stake0 = [stakes_value(M, s, h) for h in range(n)]
     return s
@@ -358,6 +361,32 @@ def _restructure(t, M, s: TwinState, owe, assets, outside_due, need_gap, revenue
     rec.restructured, rec.restructured_entity = True, lab
     ev["distressed_exchange"] += 1
     return 0.0
+
+
+def _capacity(t, M, s: TwinState, flow, margin_lost, shortfall, revenue, ev: Counter):
+    """Stage 1c (capacity on): the share of the lab's scheduled compute that sat with
+    suppliers now in default, and not yet replaced, cuts the revenue it can serve by
+    revenue_elasticity x that share; replaced capacity costs the lost schedule x (1 +
+    resource_premium), bought outside the network. Both are losses the network caused the
+    lab (ELS). Returns (share of revenue served, replacement due)."""
+    lab = M.lab
+    if not (M.cap_on and s.alive[lab]):
+        return 1.0, 0.0
+    mine = [c for c in range(len(M.c_payer)) if int(M.c_payer[c]) == lab]
+    scheduled = sum(float(M.c_amount[c, t]) for c in mine)
+    lost = sum(float(M.c_amount[c, t]) for c in mine if s.lost_from[c] >= 0 and t < s.lost_from[c])
+    replaced = sum(float(M.c_amount[c, t]) for c in mine if 0 <= s.lost_from[c] <= t)
+    served = 1.0
+    if lost > 0.0:
+        served = max(0.0, 1.0 - M.cap_elasticity * lost / scheduled)
+        ev["capacity_lost"] += 1
+    if replaced > 0.0:
+        ev["capacity_replaced"] += 1
+    cash_revenue = revenue * M.dt * (1.0 - float(M.opex_share[t]))
+    flow[lab] -= cash_revenue * (1.0 - served)
+    margin_lost[lab] += cash_revenue * (1.0 - served) + replaced * M.cap_premium
+    shortfall[lab] += cash_revenue * (1.0 - served) + replaced * M.cap_premium
+    return served, replaced * (1.0 + M.cap_premium)
 
 
 def _revenue_share(t, M, s: TwinState, owe, revenue, ev: Counter):
@@ -576,6 +605,9 @@ def _process_default(t, M, s: TwinState, i, ctx, rec: StepRecord, ev: Counter):
             continue
         s.contract_active[c] = False
         ev["contract_terminated"] += 1
+        if M.cap_on and payee == i and payer == M.lab and s.alive[M.lab] and M.lab not in ctx["wave"]:
+            s.lost_from[c] = t + 1 + int(M.cap_delay)  # its capacity is replaced after the delay
+            ev["supplier_capacity_lost"] += 1
         if payer == i and s.alive[payee] and payee not in ctx["wave"]:
             backlog = float(np.sum(M.c_amount[c, t + 1:]))  # value still due after this step
             volume = backlog
@@ -612,11 +644,13 @@ def step_twin(t: int, M, sh, state: TwinState):
     owe = [[0.0] * n for _ in range(n)]  # owe[i][j]: i owes j
     shortfall = [0.0] * n  # cash the network fails to deliver to each entity this step
     margin_lost = [0.0] * n
+    served, replacement = _capacity(t, M, s, flow, margin_lost, shortfall, revenue, ev)
     _contracts(t, M, s, owe, flow, shortfall, margin_lost, ev)
     rsh_due = _revenue_share(t, M, s, owe, revenue, ev)
     due_tranches = _tranches(t, M, s, owe, ev)
     _network_loans(t, M, s, owe, ev)
     assets, outside_due, principal, amortisation = _outside_debt(t, M, sh, s, flow, equity, ev)
+    outside_due[lab] += replacement  # bought outside the network
 
     # 3. the lab's funding (and, with restructuring on, cuts and distressed exchanges)
     need, gap, raised, drawn = _lab_raise(t, M, sh, s, owe, assets, outside_due, equity, revenue, ev)
@@ -716,13 +750,15 @@ def step_twin(t: int, M, sh, state: TwinState):
                 ev["cascade_wave_default"] += 1
         new = {}
     if state.alive[lab]:
-        rev = revenue * M.dt
+        rev = revenue * M.dt * served
         opex = rev * float(M.opex_share[t])
         compute = sum(float(M.c_amount[c, t]) * ((_terms(M, s, c, t)[1] * s.price_scale[c]) if M.rs_on else 1.0)
                       * frac[lab] for c in range(len(M.c_payer))
                       if int(M.c_payer[c]) == lab and state.contract_active[c])
+        compute += replacement * frac[lab]
         # what was paid to outside creditors, without the negative outside cash flow it covers
-        debt_service = (outside_due[lab] + min(flow[lab], 0.0)) * frac[lab]
+        # and the replacement compute it includes
+        debt_service = (outside_due[lab] + min(flow[lab], 0.0) - replacement) * frac[lab]
         invested = sum(float(M.t_amount[k]) * frac[int(M.t_investor[k])] for k in due_tranches
                        if int(M.t_investee[k]) == lab)
         cash_change = s.cash[lab] - state.cash[lab]

@@ -91,6 +91,8 @@ class State(NamedTuple):
     c_cut: np.ndarray  # (m,) int: step from which the flexible share is cut, -1 if never (restructuring)
     c_scale: np.ndarray  # (m,) price factor left after distressed-exchange haircuts (1.0: none)
     rsh_paid: np.ndarray  # (1,) revenue share paid so far, $B
+    c_lost: np.ndarray  # (m,) int: for the lab's contracts whose supplier defaulted, the step the
+    #                     capacity is replaced from (-1: none) (capacity)
 
 
 class Scratch(NamedTuple):
@@ -435,7 +437,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     lab = M.lab
     spy = M.steps_per_year
     (sc, cash, debt, amortising, loan_out, log_ocf, alive, share, stake0, impairment, net_shortfall,
-     stake_lost, c_active, c_paid, c_relet, t_ok, t_done, c_cut, c_scale, rsh_paid) = st
+     stake_lost, c_active, c_paid, c_relet, t_ok, t_done, c_cut, c_scale, rsh_paid, c_lost) = st
     (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
      shortfall_now, margin_lost, pbar, due_in, frac, spow) = ws
     (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
@@ -472,6 +474,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             lab_compute = 0.0
             lab_invested = 0.0
             lab_drawn = 0.0  # net facility draw this step (treasury)
+            cap_factor = 1.0  # share of its revenue the lab can serve with its compute (capacity)
+            cap_repl = 0.0  # replacement compute due this step (capacity)
 
             # 1. regime, revenue, sentiment, outside cash flows, equity marks
             entered = False
@@ -519,7 +523,29 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     equity[i] = market_equity[i] * sentiment
                 else:
                     equity[i] = market_equity[i]  # 0.0
-            if alive[lab]:
+            if alive[lab] and M.cap_on:
+                # compute capacity (docs/model.md section 6c): capacity lost with a defaulted
+                # supplier cuts the revenue the lab can serve until it is replaced; then the
+                # replacement costs the schedule plus a premium
+                sched = 0.0
+                lost_c = 0.0
+                for c in range(m):
+                    if c_payer[c] == lab:
+                        sched += c_amount[c, t]
+                        if c_lost[c] >= 0:
+                            if t < c_lost[c]:
+                                lost_c += c_amount[c, t]
+                            else:
+                                cap_repl += c_amount[c, t] * (1.0 + M.cap_premium)
+                if lost_c > 0.0:
+                    cap_factor = max(0.0, 1.0 - M.cap_elasticity * lost_c / sched)
+                served = revenue * dt * (1.0 - opex_share[t])
+                net_out[lab] += served * cap_factor
+                # what the failed supplier costs the lab is a network shortfall (ELS)
+                cost_lost = served - served * cap_factor + (cap_repl - cap_repl / (1.0 + M.cap_premium))
+                margin_lost[lab] += cost_lost
+                shortfall_now[lab] += cost_lost
+            elif alive[lab]:
                 net_out[lab] += revenue * dt * (1.0 - opex_share[t])
 
             # 2. obligations due this step (L is zero outside the pattern of possible links):
@@ -613,6 +639,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     if not shocks[s, 5 + 2 * i] < 1.0 / (1.0 + math.exp(-x)):
                         principal[i] = due
                 el[i] = interest + principal[i]
+                if i == lab and cap_repl > 0.0:
+                    el[i] += cap_repl  # replacement compute, bought outside the network
                 if net_out[i] >= 0.0:
                     e[i] = cash[i] + net_out[i]
                 else:
@@ -890,6 +918,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                         if a != i and b != i:
                             continue
                         c_active[c] = False
+                        if M.cap_on and b == i and a == lab and alive[lab] and not new[lab]:
+                            c_lost[c] = t + 1 + M.cap_delay
                         if a == i and alive[b] and not new[b]:
                             backlog = c_remaining[c, t + 1]
                             volume = backlog
@@ -908,6 +938,11 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             if lab_alive_start:
                 rev_dt = revenue * dt
                 debt_service = el[lab] + net_out[lab] if net_out[lab] < 0.0 else el[lab]
+                if cap_repl > 0.0:  # replacement compute is compute, not debt service
+                    debt_service -= cap_repl
+                    lab_compute += cap_repl * frac[lab]
+                if M.cap_on:
+                    rev_dt *= cap_factor  # the revenue the lab could serve
                 debt_service *= frac[lab]
                 d_cash = cash[lab] - lab_cash_start
                 r_flows[F_REVENUE, t] = rev_dt
@@ -1103,3 +1138,5 @@ def _reset_path(M, D, st, rec, tranche_u):
         st.c_cut[c] = -1
         st.c_scale[c] = 1.0
     st.rsh_paid[0] = 0.0
+    for c in range(st.c_lost.shape[0]):
+        st.c_lost[c] = -1

@@ -119,6 +119,11 @@ class ModelArrays(NamedTuple):
     rsh_share: float = 0.0
     rsh_until: int = 0  # first step it is no longer owed
     rsh_cap: float = 0.0  # cumulative cap, $B (inf: none)
+    # compute capacity (issue 12, mechanism 4; docs/model.md section 6c)
+    cap_on: bool = False
+    cap_elasticity: float = 0.0
+    cap_delay: int = 0  # steps from the supplier's default to the replacement
+    cap_premium: float = 0.0
 
 
 def n_shocks(n_entities: int, n_extra: int = 0) -> int:
@@ -294,6 +299,9 @@ def compile_scenario(scenario) -> ModelArrays:
         rs_penalty=float(d["restructuring"]["cut_penalty"]),
         rs_haircut_max=float(d["restructuring"]["haircut_max"]),
         **_revenue_share_arrays(d["revenue_share"], idx, start_year, spy, n_steps),
+        cap_on=bool(d["capacity"]["enabled"]), cap_elasticity=float(d["capacity"]["revenue_elasticity"]),
+        cap_delay=int(round(d["capacity"]["resource_delay"] * spy)),
+        cap_premium=float(d["capacity"]["resource_premium"]),
     )
 
 

@@ -70,6 +70,7 @@ def new_path_buffers(M: ModelArrays):
         stake_lost=np.zeros(n), c_active=np.ones(m, bool), c_paid=np.zeros(m),
         c_relet=np.full(m, -1, np.int64), t_ok=np.zeros(q, bool), t_done=np.zeros(q, bool),
         c_cut=np.full(m, -1, np.int64), c_scale=np.ones(m), rsh_paid=np.zeros(1),
+        c_lost=np.full(m, -1, np.int64),
     )
     ws = K.new_scratch(n, q)
     rec = K.Record(

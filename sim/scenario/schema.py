@@ -139,6 +139,18 @@ SECTIONS: dict[str, dict[str, Field]] = {
                        "year", default=None),
         "cap": F("Cumulative cap on what is paid; unset: none.", "$B", default=None, lo=0.0),
     },
+    "capacity": {
+        "enabled": Field("bool", "The lab's compute capacity matters (docs/model.md, section 6c): when a "
+                         "supplier of the lab defaults, the lab's revenue falls by revenue_elasticity x the "
+                         "supplier's share of its scheduled compute until it re-sources after "
+                         "resource_delay, then pays for the replacement at a premium. false: a supplier's "
+                         "default only ends the lab's payments to it.", default=False),
+        "revenue_elasticity": F("Fraction of the lost compute share the lab loses in revenue.", "", default=1.0,
+                                lo=0.0, hi=1.0),
+        "resource_delay": F("Years until lost capacity is replaced.", "yr", default=1.0, lo=0.0),
+        "resource_premium": F("Price premium on replacement compute over the lost contract's schedule.",
+                              "share", default=0.2, lo=0.0),
+    },
     "restructuring": {
         "enabled": Field("bool", "Flexible contracts and restructuring before default (docs/model.md, "
                          "section 7c): the lab cuts the flexible share of its contracts when its runway "
