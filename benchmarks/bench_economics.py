@@ -28,7 +28,7 @@ from sim.engine.model import compile_scenario  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
 
 OFF = {"treasury.enabled": False, "restructuring.enabled": False, "revenue_share.enabled": False,
-       "capacity.enabled": False}
+       "capacity.enabled": False, "downturn_recovery.enabled": False}
 OFF_DRAWN = {**OFF, "treasury.draw_shocks": True}
 
 

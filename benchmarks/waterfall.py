@@ -25,7 +25,8 @@ sys.path.insert(0, ROOT)
 from sim.studies.summary import paired_difference  # noqa: E402
 
 METRICS = [("OpenAI PD by 2032", "pd:OpenAI"), ("P(2+ defaults)", "p2"), ("Oracle PD", "pd:Oracle"),
-           ("CoreWeave PD", "pd:CoreWeave"), ("SoftBank PD", "pd:SoftBank")]
+           ("CoreWeave PD", "pd:CoreWeave"), ("SoftBank PD", "pd:SoftBank"),
+           ("mean loss to outside creditors, $B", "loss_mean")]
 
 
 def main(argv=None) -> int:
@@ -50,9 +51,11 @@ def main(argv=None) -> int:
         for k, v in enumerate(variants):
             ref = variants[k - 1] if k else v
             d = paired_difference(ref, v, metric)
-            levels.append(f"{100 * d['b']:.2f}%")
+            pct = metric != "loss_mean"
+            levels.append(f"{100 * d['b']:.2f}%" if pct else f"{d['b']:.2f}")
             if k:
-                steps.append(f"{100 * d['diff']:+.2f} ± {100 * d['se_diff']:.2f}pp")
+                steps.append(f"{100 * d['diff']:+.2f} ± {100 * d['se_diff']:.2f}pp" if pct
+                             else f"{d['diff']:+.2f} ± {d['se_diff']:.2f}")
         print(f"| {label} | " + " | ".join(levels) + " | " + " | ".join(steps) + " |")
     # credit events are not in the per-chunk counts: levels only (no paired error)
     for v, name in zip(variants, names):

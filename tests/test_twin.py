@@ -148,6 +148,12 @@ STRESSED_CAPACITY = {
     "capacity": {"enabled": True, "revenue_elasticity": 0.8, "resource_delay": 0.5, "resource_premium": 0.3},
 }
 N_PATHS_CAPACITY = 100
+
+# ... and with recoveries that fall in a downturn
+STRESSED_DOWNTURN = {**STRESSED_CAPACITY, "name": "twin-stress-downturn",
+                     "downturn_recovery": {"enabled": True, "scale": 0.5}}
+N_PATHS_DOWNTURN = 80
+REQUIRED_EVENTS_DOWNTURN = ("downturn_recovery", "liquidity_default", "solvency_default", "winter_entry")
 REQUIRED_EVENTS_CAPACITY = (
     "supplier_capacity_lost", "capacity_lost", "capacity_replaced", "lab_liquidity_default", "contagious_default",
 )
@@ -333,6 +339,19 @@ def test_kernel_step_matches_twin_with_capacity(comparison_capacity):
     assert not missing, f"capacity branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
 
 
+@pytest.fixture(scope="module")
+def comparison_downturn():
+    return run_comparison(STRESSED_DOWNTURN, N_PATHS_DOWNTURN)
+
+
+def test_kernel_step_matches_twin_with_downturn_recoveries(comparison_downturn):
+    events, cmp, _ = comparison_downturn
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+    missing = [e for e in REQUIRED_EVENTS_DOWNTURN if events.get(e, 0) == 0]
+    assert not missing, f"downturn branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
 def test_twin_step_does_not_mutate_its_input():
     M = compile_scenario(scenario_from_dict(STRESSED))
     _, _, _, shocks, tranche_u = new_path_buffers(M)
@@ -350,7 +369,8 @@ if __name__ == "__main__":
                                   (STRESSED_RESTRUCTURING, N_PATHS_RESTRUCTURING,
                                    REQUIRED_EVENTS_RESTRUCTURING),
                                   (STRESSED_REVENUE_SHARE, N_PATHS_REVENUE_SHARE, REQUIRED_EVENTS_REVENUE_SHARE),
-                                  (STRESSED_CAPACITY, N_PATHS_CAPACITY, REQUIRED_EVENTS_CAPACITY)):
+                                  (STRESSED_CAPACITY, N_PATHS_CAPACITY, REQUIRED_EVENTS_CAPACITY),
+                                  (STRESSED_DOWNTURN, N_PATHS_DOWNTURN, REQUIRED_EVENTS_DOWNTURN)):
         t0 = time.perf_counter()
         events, cmp, cons = run_comparison(scen, paths)
         print(f"{scen['name']}: {time.perf_counter() - t0:.1f} s, {cmp.compared} values compared, max discrepancy "

@@ -575,13 +575,19 @@ def _process_default(t, M, s: TwinState, i, ctx, rec: StepRecord, ev: Counter):
     for it, and may re-let a share after the delay. Returns (loss, exposure)."""
     frac = ctx["frac"][i]
     outside_due = ctx["outside_due"][i]
+    recovery = float(M.recovery[i])
+    if M.dr_on:  # downturn: AI winter, or another default in this period (this wave or before)
+        others = (ctx["wave"] | ctx["defaulted_now"]) - {i}
+        if s.winter or others:
+            recovery *= M.dr_scale
+            ev["downturn_recovery"] += 1
     if ctx["in_default"][i]:  # could not pay this step
         remaining_debt = ctx["debt_start"][i] - ctx["principal"][i]
         exposure = outside_due + remaining_debt
-        loss = (outside_due - outside_due * frac) + (1.0 - float(M.recovery[i])) * remaining_debt
+        loss = (outside_due - outside_due * frac) + (1.0 - recovery) * remaining_debt
     else:  # paid this step, then insolvent: its cash goes to creditors first
         exposure = s.debt[i]
-        loss = (1.0 - float(M.recovery[i])) * max(s.debt[i] - s.cash[i], 0.0)
+        loss = (1.0 - recovery) * max(s.debt[i] - s.cash[i], 0.0)
     value = equity_value(M, s, i)
     for h in range(len(s.alive)):
         if h != i and s.alive[h] and s.share[h][i] > 0.0:
@@ -722,7 +728,8 @@ def step_twin(t: int, M, sh, state: TwinState):
         s.net_shortfall[i] += shortfall[i]
     ctx = {"assets": assets, "due_in": due_in, "pbar": pbar, "shortfall": shortfall,
            "margin_lost": margin_lost, "debt_start": debt_start, "principal": principal,
-           "frac": frac, "outside_due": outside_due, "in_default": in_default, "wave": set()}
+           "frac": frac, "outside_due": outside_due, "in_default": in_default, "wave": set(),
+           "defaulted_now": set()}
     new = {i: LIQUIDITY for i in range(n) if s.alive[i] and in_default[i]}
     for wave in range(n + 1):
         for i in range(n):
@@ -736,6 +743,7 @@ def step_twin(t: int, M, sh, state: TwinState):
         for i in sorted(new):
             impaired = s.impairment[i] > 0.0
             loss, exposure = _process_default(t, M, s, i, ctx, rec, ev)
+            ctx["defaulted_now"].add(i)
             rec.defaults.append(DefaultEvent(i, new[i], classes[i], loss, exposure, wave))
             ev["liquidity_default" if new[i] == LIQUIDITY else "solvency_default"] += 1
             if classes[i]:

@@ -885,13 +885,21 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     if not new[i]:
                         continue
                     r_default_step[i] = t
+                    rec_i = recovery[i]
+                    if M.dr_on:  # a downturn: AI winter, or others defaulting in this step too
+                        clustered = False
+                        for j in range(n):
+                            if j != i and (new[j] or r_default_step[j] == t):
+                                clustered = True
+                        if winter or clustered:
+                            rec_i = recovery[i] * M.dr_scale
                     if dflt[i]:  # could not pay this step: outside claims include what was due
                         remaining_debt = debt[i] - principal[i]
                         r_exposure[i] = el[i] + remaining_debt
-                        r_loss[i] = (el[i] - el[i] * frac[i]) + (1.0 - recovery[i]) * remaining_debt
+                        r_loss[i] = (el[i] - el[i] * frac[i]) + (1.0 - rec_i) * remaining_debt
                     else:  # insolvent after paying this step: its cash goes to its creditors first
                         r_exposure[i] = debt[i]
-                        r_loss[i] = (1.0 - recovery[i]) * max(debt[i] - cash[i], 0.0)
+                        r_loss[i] = (1.0 - rec_i) * max(debt[i] - cash[i], 0.0)
                     # stakes in i are worth nothing from now on
                     for h in range(n):
                         if alive[h] and h != i and share[h, i] > 0.0:

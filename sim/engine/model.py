@@ -124,6 +124,9 @@ class ModelArrays(NamedTuple):
     cap_elasticity: float = 0.0
     cap_delay: int = 0  # steps from the supplier's default to the replacement
     cap_premium: float = 0.0
+    # downturn recoveries (issue 12, mechanism 6; docs/model.md section 9)
+    dr_on: bool = False
+    dr_scale: float = 1.0
 
 
 def n_shocks(n_entities: int, n_extra: int = 0) -> int:
@@ -302,6 +305,7 @@ def compile_scenario(scenario) -> ModelArrays:
         cap_on=bool(d["capacity"]["enabled"]), cap_elasticity=float(d["capacity"]["revenue_elasticity"]),
         cap_delay=int(round(d["capacity"]["resource_delay"] * spy)),
         cap_premium=float(d["capacity"]["resource_premium"]),
+        dr_on=bool(d["downturn_recovery"]["enabled"]), dr_scale=float(d["downturn_recovery"]["scale"]),
     )
 
 

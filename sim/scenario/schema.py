@@ -151,6 +151,12 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "resource_premium": F("Price premium on replacement compute over the lost contract's schedule.",
                               "share", default=0.2, lo=0.0),
     },
+    "downturn_recovery": {
+        "enabled": Field("bool", "Recoveries fall in a downturn (docs/model.md, section 9): a default in AI "
+                         "winter, or in a step in which another entity also defaults, recovers `scale` x "
+                         "the entity's `recovery`. false: recoveries are constant.", default=False),
+        "scale": P("Factor on each entity's recovery in a downturn.", 0.575),
+    },
     "restructuring": {
         "enabled": Field("bool", "Flexible contracts and restructuring before default (docs/model.md, "
                          "section 7c): the lab cuts the flexible share of its contracts when its runway "
