@@ -64,6 +64,18 @@ FLOW_NAMES = ("revenue", "opex", "compute_paid", "debt_service", "equity_raised"
 
 LIQUIDITY, SOLVENCY = 1, 2
 
+# Losses by who bears them (Stats.loss_class rows, per path summed to the horizon, $B;
+# docs/model.md section 11): L_OUTSIDE is the headline "losses to outside creditors".
+L_OUTSIDE = 0  # outside creditors of defaulted entities (after recoveries)
+L_IMPAIRED = 1  # capacity partners built for payers that defaulted, written off
+L_SHORTFALL = 2  # cash the network did not deliver: unpaid receivables, margin lost net of
+#                  re-letting, haircuts as they fall due, the lab's revenue lost with its capacity
+L_STAKES = 3  # stakes and network loans written off through issuers' and borrowers' defaults
+L_EXCHANGE = 4  # contract value payees gave up in distressed exchanges (overlaps L_SHORTFALL)
+N_LOSS_CLASSES = 5
+LOSS_CLASS_NAMES = ("outside_creditors", "impaired_capacity", "network_shortfall", "stakes_written_off",
+                    "given_up_in_exchanges")
+
 # Equity marks: how `Derived.pow_group` tells the step to value an entity other than the lab.
 _NO_MARKET_EQUITY = -1  # market_equity is 0: the mark is 0 whatever the sentiment
 _BETA_ONE = -2  # equity_beta is 1: the mark is market_equity * sentiment (x ** 1.0 == x)
@@ -175,6 +187,7 @@ class Stats(NamedTuple):
     credit_event: np.ndarray  # (n,) int: paths with a credit event (distressed exchange or default)
     restructured: np.ndarray  # (n,) int: paths with a distressed exchange
     rs_loss_sum: np.ndarray  # (n,) float: value given up in distressed exchanges, as payee
+    loss_class: np.ndarray  # (N_LOSS_CLASSES, 2): sum and sum of squares over paths of each class
 
 
 class Derived(NamedTuple):
@@ -460,7 +473,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
         (o_n_paths, o_default_at, o_kind_count, o_contagious, o_cascade, o_loss_sum, o_exposure_sum,
          o_backlog_sum, o_total_loss, o_loss_hist, o_loss_hist_sum, o_need_year, o_gap_year,
          o_need_sum_year, o_rev_hist, o_need_hist, o_winter, o_diag, o_flow_sum, o_flow_hist,
-         o_cum_need_hist, o_cum_burn_hist, o_runway_hist, o_credit_event, o_restructured, o_rs_loss_sum) = out
+         o_cum_need_hist, o_cum_burn_hist, o_runway_hist, o_credit_event, o_restructured, o_rs_loss_sum,
+         o_loss_class) = out
 
     for _ in range(n_paths):
         if rng is not None:
@@ -1021,6 +1035,20 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     o_credit_event[i] += 1
                 o_rs_loss_sum[i] += r_rs_loss[i]
             o_cascade[count] += 1
+            # losses by who bears them (L_* classes)
+            imp = 0.0
+            short = 0.0
+            stakes = 0.0
+            given = 0.0
+            for i in range(n):
+                imp += impairment[i]
+                short += net_shortfall[i]
+                stakes += stake_lost[i]
+                given += r_rs_loss[i]
+            for kc, v in ((L_OUTSIDE, total), (L_IMPAIRED, imp), (L_SHORTFALL, short), (L_STAKES, stakes),
+                          (L_EXCHANGE, given)):
+                o_loss_class[kc, 0] += v
+                o_loss_class[kc, 1] += v * v
             o_total_loss[0] += total
             o_total_loss[1] += total * total
             k = log_bin(total, LOSS_LO, LOSS_HI, LOSS_BINS)

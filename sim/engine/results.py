@@ -121,6 +121,10 @@ class Results:
     p_credit_event: np.ndarray = field(default_factory=lambda: np.zeros(0))
     p_restructured: np.ndarray = field(default_factory=lambda: np.zeros(0))
     restructuring_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # losses by who bears them (kernel.LOSS_CLASS_NAMES), mean per path to the horizon, $B,
+    # and their standard errors; loss_mean is the outside-creditors class
+    loss_by_class: dict = field(default_factory=dict)
+    loss_by_class_se: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -188,6 +192,9 @@ class Results:
             runway_pct=_runway_quantiles(s.runway_hist, pct),
             p_credit_event=s.credit_event / n_paths, p_restructured=s.restructured / n_paths,
             restructuring_loss=s.rs_loss_sum / n_paths,
+            loss_by_class={name: float(s.loss_class[k, 0] / n_paths) for k, name in enumerate(K.LOSS_CLASS_NAMES)},
+            loss_by_class_se={name: math.sqrt(max(s.loss_class[k, 1] / n_paths - (s.loss_class[k, 0] / n_paths) ** 2,
+                                                  0.0) / n_paths) for k, name in enumerate(K.LOSS_CLASS_NAMES)},
         )
 
     def flow(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -307,6 +314,7 @@ class Results:
                        for i, e in enumerate(self.entities)] if self.p_credit_event.size else []
         runway_rows = [(y, *self.runway_pct[:, k]) for k, y in enumerate(self.years)] if self.runway_pct.size else []
         summary = [("p_2plus_defaults", self.p2, self.p2_se, self.p2_lo, self.p2_hi),
+                   *[(f"loss_{k}", v, self.loss_by_class_se.get(k, ""), "", "") for k, v in self.loss_by_class.items()],
                    ("loss_mean", self.loss_mean, self.loss_mean_se, "", ""),
                    ("loss_var99", self.loss_var99, self.loss_var99_se, "", ""),
                    ("loss_es99", self.loss_es99, self.loss_es99_se, "", "")]
@@ -374,6 +382,15 @@ class Results:
         lines.append(f"  Losses to outside creditors    mean {self.loss_mean:,.1f} $B (se {self.loss_mean_se:.2f})")
         lines.append(f"                                 VaR99 {self.loss_var99:,.1f} $B{_se(self.loss_var99_se)}"
                      f"   ES99 {self.loss_es99:,.1f} $B{_se(self.loss_es99_se)}")
+        if self.loss_by_class:
+            c = self.loss_by_class
+            lines.append("  Losses by who bears them, mean $B (the line above is the first class only)")
+            lines.append(f"    outside creditors {c['outside_creditors']:,.1f} + impaired capacity "
+                         f"{c['impaired_capacity']:,.1f} + network shortfalls {c['network_shortfall']:,.1f} "
+                         f"+ stakes written off {c['stakes_written_off']:,.1f} = "
+                         f"{sum(v for k, v in c.items() if k != 'given_up_in_exchanges'):,.1f}")
+            lines.append(f"    (given up in distressed exchanges {c['given_up_in_exchanges']:,.1f}: partly in network "
+                         "shortfalls as the haircut payments fall due)")
         return "\n".join(lines)
 
 

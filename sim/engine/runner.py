@@ -57,6 +57,7 @@ def new_stats(M: ModelArrays) -> K.Stats:
         cum_burn_hist=np.zeros((years, 2 * K.FLOW_BINS + 1), i64),
         runway_hist=np.zeros((years, K.RUNWAY_BINS + 1), i64),
         credit_event=np.zeros(n, i64), restructured=np.zeros(n, i64), rs_loss_sum=np.zeros(n),
+        loss_class=np.zeros((K.N_LOSS_CLASSES, 2)),
     )
 
 
