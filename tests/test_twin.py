@@ -39,7 +39,7 @@ REQUIRED_EVENTS = (
     "tranche_paid", "tranche_condition_failed", "tranche_milestone_pending",
     "relet_waiting", "relet_income", "loan_principal_due", "loan_repaid",
     "stake_written_off", "impairment", "contract_terminated", "contract_underpaid",
-    "lab_raised", "lab_gap",
+    "lab_raised", "lab_gap", "runway_finite", "runway_capped",
 )
 
 STRESSED = {
@@ -117,6 +117,59 @@ STRESSED = {
 }
 
 
+# The same web with the lab's treasury on (docs/model.md section 3b): rounds as events, a
+# runway target, a small facility that runs out. A shorter run: the twin is slow.
+STRESSED_TREASURY = {**STRESSED, "name": "twin-stress-treasury",
+                     "treasury": {"enabled": True, "runway_target": 1.0, "round_prob": 0.5,
+                                  "round_prob_winter": 0.15, "round_sentiment_slope": 1.5,
+                                  "round_share": 0.05, "facility": 6.0, "facility_rate": 0.09}}
+N_PATHS_TREASURY = 120
+
+# ... and with flexible contracts and restructuring on (docs/model.md section 7c)
+_FLEX = {"Azure": 0.25, "Oracle OCI": 0.1, "CoreWeave": 0.1, "Nvidia chips": 0.25}
+STRESSED_RESTRUCTURING = {
+    **STRESSED_TREASURY, "name": "twin-stress-restructuring",
+    "contract": [{**c, "flexible_share": _FLEX.get(c["name"], 0.0)} for c in STRESSED["contract"]],
+    "restructuring": {"enabled": True, "cut_runway": 0.75, "cut_notice": 0.5, "cut_penalty": 0.25,
+                      "haircut_max": 0.35},
+}
+N_PATHS_RESTRUCTURING = 120
+
+# ... and with a revenue share to Microsoft that hits its cap on some paths
+STRESSED_REVENUE_SHARE = {
+    **STRESSED_RESTRUCTURING, "name": "twin-stress-revenue-share",
+    "revenue_share": {"enabled": True, "payee": "Microsoft", "share": 0.2, "until": 2031.0, "cap": 12.0},
+}
+N_PATHS_REVENUE_SHARE = 100
+
+# ... and with the lab's compute capacity mattering (suppliers' defaults cut its revenue)
+STRESSED_CAPACITY = {
+    **STRESSED_REVENUE_SHARE, "name": "twin-stress-capacity",
+    "capacity": {"enabled": True, "revenue_elasticity": 0.8, "resource_delay": 0.5, "resource_premium": 0.3},
+}
+N_PATHS_CAPACITY = 100
+
+# ... and with recoveries that fall in a downturn
+STRESSED_DOWNTURN = {**STRESSED_CAPACITY, "name": "twin-stress-downturn",
+                     "downturn_recovery": {"enabled": True, "scale": 0.5}}
+N_PATHS_DOWNTURN = 80
+REQUIRED_EVENTS_DOWNTURN = ("downturn_recovery", "liquidity_default", "solvency_default", "winter_entry")
+REQUIRED_EVENTS_CAPACITY = (
+    "supplier_capacity_lost", "capacity_lost", "capacity_replaced", "lab_liquidity_default", "contagious_default",
+)
+REQUIRED_EVENTS_REVENUE_SHARE = (
+    "revenue_share_due", "revenue_share_capped", "distressed_exchange", "lab_liquidity_default", "round_closed",
+)
+REQUIRED_EVENTS_RESTRUCTURING = (
+    "flexible_cut_notice", "contract_cut_payment", "distressed_exchange", "restructuring_refused",
+    "haircut_payment", "lab_liquidity_default", "relet_income", "impairment", "round_closed",
+)
+REQUIRED_EVENTS_TREASURY = (
+    "round_closed", "round_failed", "facility_drawn", "facility_repaid", "treasury_gap",
+    "lab_liquidity_default", "clearing_with_default", "tranche_paid",
+)
+
+
 class Comparison:
     def __init__(self):
         self.max_discrepancy = 0.0
@@ -170,6 +223,12 @@ def expected_record(rec_before, t, r):
         e["lost_backlog"][payee] += amount
     for f, name in enumerate(K.FLOW_NAMES[:K.N_FLOWS]):
         e["flows"][f, t] = r.flows.get(name, 0.0)
+    if r.restructured and e["credit_step"][r.restructured_entity] < 0:
+        e["credit_step"][r.restructured_entity] = t
+    for payee, amount in r.rs_loss.items():
+        e["rs_loss"][payee] += amount
+    if r.runway is not None:
+        e["runway"][r.runway[0]] = r.runway[1]
     e["diag"][0] = max(e["diag"][0], r.conservation_error)
     e["diag"][1] += 1.0 if r.clearing_ran else 0.0
     e["diag"][2] += r.clearing_rounds
@@ -228,6 +287,71 @@ def test_twin_comparison_covers_every_branch(comparison):
     assert not missing, f"branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
 
 
+@pytest.fixture(scope="module")
+def comparison_treasury():
+    return run_comparison(STRESSED_TREASURY, N_PATHS_TREASURY)
+
+
+def test_kernel_step_matches_twin_with_treasury(comparison_treasury):
+    events, cmp, _ = comparison_treasury
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+    missing = [e for e in REQUIRED_EVENTS_TREASURY if events.get(e, 0) == 0]
+    assert not missing, f"treasury branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
+@pytest.fixture(scope="module")
+def comparison_restructuring():
+    return run_comparison(STRESSED_RESTRUCTURING, N_PATHS_RESTRUCTURING)
+
+
+def test_kernel_step_matches_twin_with_restructuring(comparison_restructuring):
+    events, cmp, _ = comparison_restructuring
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+    missing = [e for e in REQUIRED_EVENTS_RESTRUCTURING if events.get(e, 0) == 0]
+    assert not missing, f"restructuring branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
+@pytest.fixture(scope="module")
+def comparison_revenue_share():
+    return run_comparison(STRESSED_REVENUE_SHARE, N_PATHS_REVENUE_SHARE)
+
+
+def test_kernel_step_matches_twin_with_revenue_share(comparison_revenue_share):
+    events, cmp, _ = comparison_revenue_share
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+    missing = [e for e in REQUIRED_EVENTS_REVENUE_SHARE if events.get(e, 0) == 0]
+    assert not missing, f"revenue-share branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
+@pytest.fixture(scope="module")
+def comparison_capacity():
+    return run_comparison(STRESSED_CAPACITY, N_PATHS_CAPACITY)
+
+
+def test_kernel_step_matches_twin_with_capacity(comparison_capacity):
+    events, cmp, _ = comparison_capacity
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+    missing = [e for e in REQUIRED_EVENTS_CAPACITY if events.get(e, 0) == 0]
+    assert not missing, f"capacity branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
+@pytest.fixture(scope="module")
+def comparison_downturn():
+    return run_comparison(STRESSED_DOWNTURN, N_PATHS_DOWNTURN)
+
+
+def test_kernel_step_matches_twin_with_downturn_recoveries(comparison_downturn):
+    events, cmp, _ = comparison_downturn
+    assert cmp.compared > 0
+    assert cmp.max_discrepancy <= TOL
+    missing = [e for e in REQUIRED_EVENTS_DOWNTURN if events.get(e, 0) == 0]
+    assert not missing, f"downturn branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+
+
 def test_twin_step_does_not_mutate_its_input():
     M = compile_scenario(scenario_from_dict(STRESSED))
     _, _, _, shocks, tranche_u = new_path_buffers(M)
@@ -240,10 +364,17 @@ def test_twin_step_does_not_mutate_its_input():
 
 
 if __name__ == "__main__":
-    t0 = time.perf_counter()
-    events, cmp, cons = run_comparison(STRESSED, N_PATHS)
-    print(f"{time.perf_counter() - t0:.1f} s, {cmp.compared} values compared, max discrepancy "
-          f"{cmp.max_discrepancy:.3g} at {cmp.where}; max conservation error {cons:.3g}")
-    for k, v in sorted(events.items()):
-        print(f"  {k:32s} {v}")
-    print("missing:", [e for e in REQUIRED_EVENTS if events.get(e, 0) == 0])
+    for scen, paths, required in ((STRESSED, N_PATHS, REQUIRED_EVENTS),
+                                  (STRESSED_TREASURY, N_PATHS_TREASURY, REQUIRED_EVENTS_TREASURY),
+                                  (STRESSED_RESTRUCTURING, N_PATHS_RESTRUCTURING,
+                                   REQUIRED_EVENTS_RESTRUCTURING),
+                                  (STRESSED_REVENUE_SHARE, N_PATHS_REVENUE_SHARE, REQUIRED_EVENTS_REVENUE_SHARE),
+                                  (STRESSED_CAPACITY, N_PATHS_CAPACITY, REQUIRED_EVENTS_CAPACITY),
+                                  (STRESSED_DOWNTURN, N_PATHS_DOWNTURN, REQUIRED_EVENTS_DOWNTURN)):
+        t0 = time.perf_counter()
+        events, cmp, cons = run_comparison(scen, paths)
+        print(f"{scen['name']}: {time.perf_counter() - t0:.1f} s, {cmp.compared} values compared, max discrepancy "
+              f"{cmp.max_discrepancy:.3g} at {cmp.where}; max conservation error {cons:.3g}")
+        for k, v in sorted(events.items()):
+            print(f"  {k:32s} {v}")
+        print("missing:", [e for e in required if events.get(e, 0) == 0])

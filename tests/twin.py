@@ -63,6 +63,11 @@ class TwinState:
     relet_from: list  # per contract: step from which lost capacity is re-let (-1: none)
     tranche_ok: list  # bool: the tranche's outside (Bernoulli) condition holds on this path
     tranche_done: list  # bool: the tranche was paid (or attempted)
+    facility_drawn: float = 0.0  # the lab's drawn credit facility (treasury), part of its debt
+    cut_from: list = None  # per contract: step from which its flexible share is cut (-1: never)
+    price_scale: list = None  # per contract: price left after distressed-exchange haircuts
+    rsh_paid: float = 0.0  # revenue share paid so far
+    lost_from: list = None  # per contract: step its lost capacity is replaced from (-1: none)
 
 
 @dataclass
@@ -90,6 +95,11 @@ class StepRecord:
     # the lab's sources and uses this period, by name (sim.engine.kernel.FLOW_NAMES[:N_FLOWS]);
     # empty when the lab was already in default
     flows: dict = field(default_factory=dict)
+    # at a year end: (year index, the lab's runway in years; -1.0 when it is in default)
+    runway: tuple | None = None
+    restructured: bool = False  # the lab closed its gap by a distressed exchange this period
+    restructured_entity: int = -1  # who did (the lab)
+    rs_loss: dict = field(default_factory=dict)  # payee -> contract value given up in it
 
 
 def state_from_kernel(st) -> TwinState:
@@ -108,6 +118,8 @@ def state_from_kernel(st) -> TwinState:
         net_shortfall=fl(st.net_shortfall), stake_lost=fl(st.stake_lost),
         contract_active=bl(st.c_active), contract_paid=fl(st.c_paid),
         relet_from=[int(x) for x in st.c_relet], tranche_ok=bl(st.t_ok), tranche_done=bl(st.t_done),
+        facility_drawn=float(st.sc[3]), cut_from=[int(x) for x in st.c_cut], price_scale=fl(st.c_scale),
+        rsh_paid=float(st.rsh_paid[0]), lost_from=[int(x) for x in st.c_lost],
     )
 
 
@@ -115,11 +127,14 @@ def state_as_kernel_fields(s: TwinState) -> dict:
     """The state under the kernel's field names (for comparison with a kernel `State`)."""
     return {
         "sc[0]": s.log_revenue, "sc[1]": s.log_sentiment, "sc[2]": 1.0 if s.winter else 0.0,
+        "sc[3]": s.facility_drawn,
         "cash": s.cash, "debt": s.debt, "amortising": s.amortising, "loan_out": s.loan_out,
         "log_ocf": s.log_ocf, "alive": s.alive, "share": s.share,
         "stake0": s.stake0, "impairment": s.impairment, "net_shortfall": s.net_shortfall,
         "stake_lost": s.stake_lost, "c_active": s.contract_active, "c_paid": s.contract_paid,
         "c_relet": s.relet_from, "t_ok": s.tranche_ok, "t_done": s.tranche_done,
+        "c_cut": s.cut_from, "c_scale": s.price_scale, "rsh_paid": [s.rsh_paid],
+        "c_lost": s.lost_from,
     }
 
 
@@ -135,7 +150,8 @@ def initial_state(M, tranche_u) -> TwinState:
         impairment=[0.0] * n, net_shortfall=[0.0] * n, stake_lost=[0.0] * n,
         contract_active=[True] * m, contract_paid=[0.0] * m, relet_from=[-1] * m,
         tranche_ok=[bool(u < p) for u, p in zip(tranche_u, M.t_prob)],
-        tranche_done=[False] * len(M.t_amount),
+        tranche_done=[False] * len(M.t_amount), cut_from=[-1] * m, price_scale=[1.0] * m,
+        lost_from=[-1] * m,
     )
     s.stake0 = [stakes_value(M, s, h) for h in range(n)]
     return s
@@ -229,6 +245,8 @@ def _contracts(t, M, s: TwinState, owe, flow, shortfall, margin_lost, ev: Counte
     """Stage 2a: take-or-pay amounts due on live contracts (payee bears its delivery cost);
     on contracts ended by a payer's default, the payee's lost margin and, after the delay,
     its margin on the re-let share of the capacity (at a discount)."""
+    if M.rs_on:
+        return _contracts_flexible(t, M, s, owe, flow, shortfall, margin_lost, ev)
     for c in range(len(M.c_payer)):
         payer, payee = int(M.c_payer[c]), int(M.c_payee[c])
         amount, cost = float(M.c_amount[c, t]), float(M.c_cost[c])
@@ -248,6 +266,147 @@ def _contracts(t, M, s: TwinState, owe, flow, shortfall, margin_lost, ev: Counte
                 ev["relet_waiting"] += 1
             margin_lost[payee] += margin - relet_margin
             shortfall[payee] += margin - relet_margin
+
+
+def _terms(M, s: TwinState, c, k):
+    """(volume share delivered, share of the scheduled amount due) of contract c at step k:
+    after its cut takes effect the payee delivers 1 - flexible_share of the volume and is
+    paid that plus the penalty share of the cut part; before, all of it."""
+    if s.cut_from[c] >= 0 and k >= s.cut_from[c]:
+        volume = 1.0 - float(M.c_flex[c])
+        return volume, volume + (1.0 - volume) * M.rs_penalty
+    return 1.0, 1.0
+
+
+def _value_due(M, s: TwinState, c, k0, k1):
+    """What contract c owes over steps k0 .. k1 - 1 after cuts, before haircuts."""
+    return sum(float(M.c_amount[c, k]) * _terms(M, s, c, k)[1] for k in range(k0, min(k1, M.n_steps)))
+
+
+def _contracts_flexible(t, M, s: TwinState, owe, flow, shortfall, margin_lost, ev: Counter):
+    """Stage 2a with restructuring on: the cut share of a contract is neither delivered nor
+    paid (bar the penalty), and haircuts scale what is paid; the haircut part is cash the
+    network does not deliver (a shortfall for ELS). After a payer's default the payee loses
+    its margin on what was still to be delivered, and re-lets a share of that volume."""
+    for c in range(len(M.c_payer)):
+        payer, payee = int(M.c_payer[c]), int(M.c_payee[c])
+        amount, cost = float(M.c_amount[c, t]), float(M.c_cost[c])
+        volume, share_due = _terms(M, s, c, t)
+        full = amount * share_due
+        if volume < 1.0 and amount > 0.0:
+            ev["contract_cut_payment"] += 1
+        if s.contract_active[c]:
+            paid = full * s.price_scale[c]
+            owe[payer][payee] += paid
+            flow[payee] -= cost * amount * volume
+            if paid < full:
+                margin_lost[payee] += full - paid
+                shortfall[payee] += full - paid
+                ev["haircut_payment"] += 1
+        elif s.relet_from[c] >= 0 and s.alive[payee]:
+            margin = full - cost * amount * volume
+            relet_margin = 0.0
+            if t >= s.relet_from[c]:
+                relet_margin = float(M.c_relet_share[c]) * amount * volume * (1.0 - float(M.c_relet_discount[c]) - cost)
+                flow[payee] += relet_margin
+                if amount > 0.0:
+                    ev["relet_income"] += 1
+            elif amount > 0.0:
+                ev["relet_waiting"] += 1
+            margin_lost[payee] += margin - relet_margin
+            shortfall[payee] += margin - relet_margin
+
+
+def _restructure(t, M, s: TwinState, owe, assets, outside_due, need_gap, revenue, rec, ev: Counter,
+                 shortfall, margin_lost):
+    """Stage 3c (restructuring on): if the lab's cash after this step's funding is below
+    cut_runway years of projected burn, it gives notice on every flexible share not yet cut
+    (effective cut_notice later). If a gap remains, a haircut h = gap / (this step's payments
+    to its contract payees) on all their remaining payments closes it, if no contract's
+    cumulative haircut then exceeds haircut_max; each payee gives up h of the value still
+    due from this step on (a distressed exchange). Otherwise the gap stands (hard default).
+    Returns the gap left."""
+    lab, n = M.lab, len(s.alive)
+    spy = M.steps_per_year
+    interest = M.rate[lab] * (s.debt[lab] - s.facility_drawn) + M.tr_fac_rate * s.facility_drawn
+    burn = revenue * float(M.opex_share[t]) - revenue + interest
+    mine = [c for c in range(len(M.c_payer)) if s.contract_active[c] and int(M.c_payer[c]) == lab]
+    for c in mine:
+        burn += _value_due(M, s, c, t + 1, t + 1 + spy) * s.price_scale[c]
+    burn += _revenue_share_projected(t, M, s, revenue)
+    cash_after = assets[lab] + sum(owe[j][lab] for j in range(n)) - outside_due[lab] - sum(owe[lab])
+    if cash_after < M.rs_cut_runway * max(0.0, burn):
+        for c in mine:
+            if s.cut_from[c] < 0 and M.c_flex[c] > 0.0:
+                s.cut_from[c] = t + M.rs_notice
+                ev["flexible_cut_notice"] += 1
+    gap = need_gap
+    if gap <= 0.0:
+        return gap
+    due_now = sum(float(M.c_amount[c, t]) * _terms(M, s, c, t)[1] * s.price_scale[c] for c in mine)
+    h = gap / due_now if due_now > 0.0 else math.inf
+    if any(1.0 - s.price_scale[c] * (1.0 - h) > M.rs_haircut_max + 1e-12 for c in mine) or due_now <= 0.0:
+        ev["restructuring_refused"] += 1
+        return gap
+    for c in mine:
+        payee = int(M.c_payee[c])
+        full = float(M.c_amount[c, t]) * _terms(M, s, c, t)[1]
+        given_up = h * s.price_scale[c] * _value_due(M, s, c, t, M.n_steps)
+        rec.rs_loss[payee] = rec.rs_loss.get(payee, 0.0) + given_up
+        cut = full * s.price_scale[c] * h
+        owe[lab][payee] -= cut
+        shortfall[payee] += cut  # withheld by the haircut this step (ELS)
+        margin_lost[payee] += cut
+        s.price_scale[c] *= 1.0 - h
+    rec.restructured, rec.restructured_entity = True, lab
+    ev["distressed_exchange"] += 1
+    return 0.0
+
+
+def _capacity(t, M, s: TwinState, flow, margin_lost, shortfall, revenue, ev: Counter):
+    """Stage 1c (capacity on): the share of the lab's scheduled compute that sat with
+    suppliers now in default, and not yet replaced, cuts the revenue it can serve by
+    revenue_elasticity x that share; replaced capacity costs the lost schedule x (1 +
+    resource_premium), bought outside the network. Both are losses the network caused the
+    lab (ELS). Returns (share of revenue served, replacement due)."""
+    lab = M.lab
+    if not (M.cap_on and s.alive[lab]):
+        return 1.0, 0.0
+    mine = [c for c in range(len(M.c_payer)) if int(M.c_payer[c]) == lab]
+    scheduled = sum(float(M.c_amount[c, t]) for c in mine)
+    lost = sum(float(M.c_amount[c, t]) for c in mine if s.lost_from[c] >= 0 and t < s.lost_from[c])
+    replaced = sum(float(M.c_amount[c, t]) for c in mine if 0 <= s.lost_from[c] <= t)
+    served = 1.0
+    if lost > 0.0:
+        served = max(0.0, 1.0 - M.cap_elasticity * lost / scheduled)
+        ev["capacity_lost"] += 1
+    if replaced > 0.0:
+        ev["capacity_replaced"] += 1
+    cash_revenue = revenue * M.dt * (1.0 - float(M.opex_share[t]))
+    flow[lab] -= cash_revenue * (1.0 - served)
+    margin_lost[lab] += cash_revenue * (1.0 - served) + replaced * M.cap_premium
+    shortfall[lab] += cash_revenue * (1.0 - served) + replaced * M.cap_premium
+    return served, replaced * (1.0 + M.cap_premium)
+
+
+def _revenue_share(t, M, s: TwinState, owe, revenue, ev: Counter):
+    """Stage 2a': the revenue share, share x R dt owed to its payee while both are alive,
+    before its end date, and up to what is left of its cap. Returns the amount due."""
+    if not M.rsh_on or not (s.alive[M.lab] and s.alive[M.rsh_payee]) or t >= M.rsh_until:
+        return 0.0
+    due = min(M.rsh_share * revenue * M.dt, max(0.0, M.rsh_cap - s.rsh_paid))
+    owe[M.lab][M.rsh_payee] += due
+    ev["revenue_share_capped" if due < M.rsh_share * revenue * M.dt else "revenue_share_due"] += 1
+    return due
+
+
+def _revenue_share_projected(t, M, s: TwinState, revenue):
+    """The revenue share of the next year's steps (t+1 .. t+steps_per_year, before its end
+    date) at today's revenue, within what is left of the cap: part of the projected burn."""
+    if not M.rsh_on:
+        return 0.0
+    steps = sum(1 for k in range(t + 1, min(t + 1 + M.steps_per_year, M.n_steps)) if k < M.rsh_until)
+    return min(M.rsh_share * revenue * M.dt * steps, max(0.0, M.rsh_cap - s.rsh_paid))
 
 
 def _tranches(t, M, s: TwinState, owe, ev: Counter):
@@ -296,7 +455,10 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
     for i in range(n):
         if not s.alive[i]:
             continue
-        interest = M.rate[i] * s.debt[i] * M.dt
+        if i == M.lab and s.facility_drawn > 0.0:  # the drawn facility at its own rate
+            interest = (M.rate[i] * (s.debt[i] - s.facility_drawn) + M.tr_fac_rate * s.facility_drawn) * M.dt
+        else:
+            interest = M.rate[i] * s.debt[i] * M.dt
         amortisation[i] = min(s.amortising[i], M.amort[i])
         scheduled = amortisation[i] + M.bullet[i, t]
         if scheduled > 0.0:
@@ -319,16 +481,23 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
     return assets, outside_due, principal, amortisation
 
 
-def _lab_raise(t, M, s: TwinState, owe, assets, outside_due, equity, ev: Counter):
-    """Stage 3: the lab raises new equity for what its cash, cash flow and incoming payments
-    (tranches included, assumed paid) do not cover, up to a share of its valuation."""
+def _lab_raise(t, M, sh, s: TwinState, owe, assets, outside_due, equity, revenue, ev: Counter):
+    """Stage 3: the lab's funding. Returns (need, gap, equity raised, net facility draw).
+
+    Old rule (treasury off): it raises new equity for what its cash, cash flow and incoming
+    payments (tranches included, assumed paid) do not cover, up to a share of its valuation.
+    Treasury on: see `_treasury`."""
     lab = M.lab
     if not s.alive[lab]:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0
     n = len(s.alive)
     owed = outside_due[lab] + sum(owe[lab][j] for j in range(n))
     incoming = sum(owe[j][lab] for j in range(n))
     need = max(0.0, owed - assets[lab] - incoming)
+    if M.tr_on:
+        raised, drawn = _treasury(t, M, sh, s, need, assets[lab] + incoming - owed, equity, revenue, ev)
+        assets[lab] += raised + drawn
+        return need, max(0.0, need - raised - drawn), raised, drawn
     capacity = (M.raise_share_winter if s.winter else M.raise_share) * equity[lab] * M.dt
     raised = min(need, capacity)
     assets[lab] += raised
@@ -336,7 +505,50 @@ def _lab_raise(t, M, s: TwinState, owe, assets, outside_due, equity, ev: Counter
         ev["lab_raised"] += 1
     if need - raised > 0.0:
         ev["lab_gap"] += 1
-    return need, need - raised
+    return need, need - raised, raised, 0.0
+
+
+def _treasury(t, M, sh, s: TwinState, need, cash_after, equity, revenue, ev: Counter):
+    """Stage 3b: the lab's treasury. Projected burn over the next year = non-compute opex
+    less revenue at today's run-rate, plus a year's interest, plus the compute due on its
+    live contracts in the next four quarters. If the cash left after this step (all paying)
+    is below runway_target years of that burn, the lab seeks a round; it closes when the
+    step's treasury uniform (the last shock) is below a logistic probability in the regime
+    and log sentiment, and raises round_share of the valuation, banked whole. Proceeds
+    beyond this step's need first repay the facility; a need the round leaves open is drawn
+    on the facility, up to its limit. Returns (equity raised, net facility draw)."""
+    lab, n = M.lab, len(s.alive)
+    spy = M.steps_per_year
+    interest = M.rate[lab] * (s.debt[lab] - s.facility_drawn) + M.tr_fac_rate * s.facility_drawn
+    burn = revenue * float(M.opex_share[t]) - revenue + interest
+    for c in range(len(M.c_payer)):
+        if s.contract_active[c] and int(M.c_payer[c]) == lab:
+            if M.rs_on:
+                burn += _value_due(M, s, c, t + 1, t + 1 + spy) * s.price_scale[c]
+            else:
+                burn += float(np.sum(M.c_amount[c, t + 1:t + 1 + spy]))
+    burn += _revenue_share_projected(t, M, s, revenue)
+    raised = 0.0
+    if M.tr_runway * max(0.0, burn) > cash_after:
+        logit = (M.tr_logit_winter if s.winter else M.tr_logit) + M.tr_sent_slope * s.log_sentiment
+        if sh[4 + 2 * n] < 1.0 / (1.0 + math.exp(-logit)):
+            raised = M.tr_share * equity[lab]
+            ev["round_closed"] += 1
+        else:
+            ev["round_failed"] += 1
+    if raised > need:
+        drawn = -min(s.facility_drawn, raised - need)
+        if drawn < 0.0:
+            ev["facility_repaid"] += 1
+    else:
+        drawn = min(need - raised, M.tr_facility - s.facility_drawn)
+        if drawn > 0.0:
+            ev["facility_drawn"] += 1
+        if need - raised - drawn > 0.0:
+            ev["treasury_gap"] += 1
+    s.facility_drawn += drawn
+    s.debt[lab] += drawn
+    return raised, drawn
 
 
 def _defaults_anyway(M, s: TwinState, i, ctx) -> bool:
@@ -363,13 +575,19 @@ def _process_default(t, M, s: TwinState, i, ctx, rec: StepRecord, ev: Counter):
     for it, and may re-let a share after the delay. Returns (loss, exposure)."""
     frac = ctx["frac"][i]
     outside_due = ctx["outside_due"][i]
+    recovery = float(M.recovery[i])
+    if M.dr_on:  # downturn: AI winter, or another default in this period (this wave or before)
+        others = (ctx["wave"] | ctx["defaulted_now"]) - {i}
+        if s.winter or others:
+            recovery *= M.dr_scale
+            ev["downturn_recovery"] += 1
     if ctx["in_default"][i]:  # could not pay this step
         remaining_debt = ctx["debt_start"][i] - ctx["principal"][i]
         exposure = outside_due + remaining_debt
-        loss = (outside_due - outside_due * frac) + (1.0 - float(M.recovery[i])) * remaining_debt
+        loss = (outside_due - outside_due * frac) + (1.0 - recovery) * remaining_debt
     else:  # paid this step, then insolvent: its cash goes to creditors first
         exposure = s.debt[i]
-        loss = (1.0 - float(M.recovery[i])) * max(s.debt[i] - s.cash[i], 0.0)
+        loss = (1.0 - recovery) * max(s.debt[i] - s.cash[i], 0.0)
     value = equity_value(M, s, i)
     for h in range(len(s.alive)):
         if h != i and s.alive[h] and s.share[h][i] > 0.0:
@@ -385,17 +603,26 @@ def _process_default(t, M, s: TwinState, i, ctx, rec: StepRecord, ev: Counter):
     s.alive[i] = False
     s.cash[i] = 0.0
     s.debt[i] = 0.0
+    if i == M.lab:
+        s.facility_drawn = 0.0  # part of the debt just defaulted on
     for c in range(len(M.c_payer)):
         payer, payee = int(M.c_payer[c]), int(M.c_payee[c])
         if not s.contract_active[c] or i not in (payer, payee):
             continue
         s.contract_active[c] = False
         ev["contract_terminated"] += 1
+        if M.cap_on and payee == i and payer == M.lab and s.alive[M.lab] and M.lab not in ctx["wave"]:
+            s.lost_from[c] = t + 1 + int(M.cap_delay)  # its capacity is replaced after the delay
+            ev["supplier_capacity_lost"] += 1
         if payer == i and s.alive[payee] and payee not in ctx["wave"]:
             backlog = float(np.sum(M.c_amount[c, t + 1:]))  # value still due after this step
+            volume = backlog
+            if M.rs_on:  # after cuts (volume and value) and haircuts (value)
+                volume = sum(float(M.c_amount[c, k]) * _terms(M, s, c, k)[0] for k in range(t + 1, M.n_steps))
+                backlog = _value_due(M, s, c, t + 1, M.n_steps) * s.price_scale[c]
             rec.lost_backlog[payee] = rec.lost_backlog.get(payee, 0.0) + backlog
             kept = float(M.c_relet_share[c]) * (1.0 - float(M.c_relet_discount[c]))
-            write_off = float(M.c_capex[c]) * backlog * (1.0 - kept)
+            write_off = float(M.c_capex[c]) * volume * (1.0 - kept)
             s.impairment[payee] += write_off
             if write_off > 0.0:
                 ev["impairment"] += 1
@@ -413,7 +640,6 @@ def step_twin(t: int, M, sh, state: TwinState):
     sh = [float(x) for x in sh]
     ev: Counter = Counter()
     n, lab = len(s.alive), M.lab
-    debt_start = list(s.debt)
 
     # 1. markets and outside business
     revenue, z_sentiment = _advance_markets(t, M, sh, s, ev)
@@ -424,14 +650,21 @@ def step_twin(t: int, M, sh, state: TwinState):
     owe = [[0.0] * n for _ in range(n)]  # owe[i][j]: i owes j
     shortfall = [0.0] * n  # cash the network fails to deliver to each entity this step
     margin_lost = [0.0] * n
+    served, replacement = _capacity(t, M, s, flow, margin_lost, shortfall, revenue, ev)
     _contracts(t, M, s, owe, flow, shortfall, margin_lost, ev)
+    rsh_due = _revenue_share(t, M, s, owe, revenue, ev)
     due_tranches = _tranches(t, M, s, owe, ev)
     _network_loans(t, M, s, owe, ev)
     assets, outside_due, principal, amortisation = _outside_debt(t, M, sh, s, flow, equity, ev)
+    outside_due[lab] += replacement  # bought outside the network
 
-    # 3. the lab's equity raise
-    need, gap = _lab_raise(t, M, s, owe, assets, outside_due, equity, ev)
+    # 3. the lab's funding (and, with restructuring on, cuts and distressed exchanges)
+    need, gap, raised, drawn = _lab_raise(t, M, sh, s, owe, assets, outside_due, equity, revenue, ev)
     rec = StepRecord(revenue=revenue, winter=s.winter, need=need, gap=gap)
+    if M.rs_on and s.alive[lab]:
+        gap = rec.gap = _restructure(t, M, s, owe, assets, outside_due, gap, revenue, rec, ev,
+                                     shortfall, margin_lost)
+    debt_start = list(s.debt)  # after the facility draw, before principal is paid
 
     # 4. joint clearing (greatest Rogers-Veraart clearing vector, public API)
     L = np.array(owe, dtype=float)
@@ -455,9 +688,13 @@ def step_twin(t: int, M, sh, state: TwinState):
     for c in range(len(M.c_payer)):
         if s.contract_active[c]:
             payer = int(M.c_payer[c])
-            s.contract_paid[c] += float(M.c_amount[c, t]) * frac[payer]
+            due = float(M.c_amount[c, t])
+            if M.rs_on:
+                due *= _terms(M, s, c, t)[1] * s.price_scale[c]
+            s.contract_paid[c] += due * frac[payer]
             if frac[payer] < 1.0 and M.c_amount[c, t] > 0.0:
                 ev["contract_underpaid"] += 1
+    s.rsh_paid += rsh_due * frac[lab]
     for i in range(n):
         if not s.alive[i]:
             continue
@@ -491,7 +728,8 @@ def step_twin(t: int, M, sh, state: TwinState):
         s.net_shortfall[i] += shortfall[i]
     ctx = {"assets": assets, "due_in": due_in, "pbar": pbar, "shortfall": shortfall,
            "margin_lost": margin_lost, "debt_start": debt_start, "principal": principal,
-           "frac": frac, "outside_due": outside_due, "in_default": in_default, "wave": set()}
+           "frac": frac, "outside_due": outside_due, "in_default": in_default, "wave": set(),
+           "defaulted_now": set()}
     new = {i: LIQUIDITY for i in range(n) if s.alive[i] and in_default[i]}
     for wave in range(n + 1):
         for i in range(n):
@@ -505,6 +743,7 @@ def step_twin(t: int, M, sh, state: TwinState):
         for i in sorted(new):
             impaired = s.impairment[i] > 0.0
             loss, exposure = _process_default(t, M, s, i, ctx, rec, ev)
+            ctx["defaulted_now"].add(i)
             rec.defaults.append(DefaultEvent(i, new[i], classes[i], loss, exposure, wave))
             ev["liquidity_default" if new[i] == LIQUIDITY else "solvency_default"] += 1
             if classes[i]:
@@ -519,19 +758,48 @@ def step_twin(t: int, M, sh, state: TwinState):
                 ev["cascade_wave_default"] += 1
         new = {}
     if state.alive[lab]:
-        rev = revenue * M.dt
+        rev = revenue * M.dt * served
         opex = rev * float(M.opex_share[t])
-        compute = sum(float(M.c_amount[c, t]) * frac[lab] for c in range(len(M.c_payer))
+        compute = sum(float(M.c_amount[c, t]) * ((_terms(M, s, c, t)[1] * s.price_scale[c]) if M.rs_on else 1.0)
+                      * frac[lab] for c in range(len(M.c_payer))
                       if int(M.c_payer[c]) == lab and state.contract_active[c])
+        compute += replacement * frac[lab]
         # what was paid to outside creditors, without the negative outside cash flow it covers
-        debt_service = (outside_due[lab] + min(flow[lab], 0.0)) * frac[lab]
-        raised = need - gap
+        # and the replacement compute it includes
+        debt_service = (outside_due[lab] + min(flow[lab], 0.0) - replacement) * frac[lab]
         invested = sum(float(M.t_amount[k]) * frac[int(M.t_investor[k])] for k in due_tranches
                        if int(M.t_investee[k]) == lab)
         cash_change = s.cash[lab] - state.cash[lab]
         rec.flows = {"revenue": rev, "opex": opex, "compute_paid": compute, "debt_service": debt_service,
                      "equity_raised": raised, "investment_received": invested,
                      "other": cash_change - (rev - opex - compute - debt_service + raised + invested),
-                     "cash_change": cash_change, "burn": raised + invested - cash_change}
+                     "cash_change": cash_change, "burn": raised + invested + drawn - cash_change}
+    if t % M.steps_per_year == M.steps_per_year - 1:
+        rec.runway = (t // M.steps_per_year, _runway(t, M, s, revenue, ev))
     rec.events = ev
     return s, rec
+
+
+RUNWAY_CAP = 100.0  # years: the top of the kernel's runway histogram (kernel.RUNWAY_HI)
+
+
+def _runway(t, M, s: TwinState, revenue, ev: Counter) -> float:
+    """The lab's runway at a year end: its cash over the burn projected for the next year
+    (as in `_treasury`, on the state after the step), capped at RUNWAY_CAP; -1 in default."""
+    lab = M.lab
+    if not s.alive[lab]:
+        return -1.0
+    interest = M.rate[lab] * (s.debt[lab] - s.facility_drawn) + M.tr_fac_rate * s.facility_drawn
+    burn = revenue * float(M.opex_share[t]) - revenue + interest
+    for c in range(len(M.c_payer)):
+        if s.contract_active[c] and int(M.c_payer[c]) == lab:
+            if M.rs_on:
+                burn += _value_due(M, s, c, t + 1, t + 1 + M.steps_per_year) * s.price_scale[c]
+            else:
+                burn += float(np.sum(M.c_amount[c, t + 1:t + 1 + M.steps_per_year]))
+    burn += _revenue_share_projected(t, M, s, revenue)
+    if burn > 0.0 and s.cash[lab] < RUNWAY_CAP * burn:
+        ev["runway_finite"] += 1
+        return s.cash[lab] / burn
+    ev["runway_capped"] += 1
+    return RUNWAY_CAP

@@ -43,6 +43,9 @@ LOSS_LO, LOSS_HI, LOSS_BINS = 1e-3, 1e5, 1600  # total losses to outside credito
 # Signed flows of the lab ($B per year or cumulated): FLOW_BINS log-spaced bins for each sign
 # around a zero bin at index FLOW_BINS; index 0 is the most negative (see `signed_bin`).
 FLOW_LO, FLOW_HI, FLOW_BINS = 1e-2, 1e4, 1500
+# The lab's runway at each year end (cash / projected annual burn, years; RUNWAY_HI when it
+# burns nothing), on paths where it is alive; bin 0 holds zero cash.
+RUNWAY_LO, RUNWAY_HI, RUNWAY_BINS = 1e-2, 1e2, 800
 
 # The lab's sources and uses, per step (Record.flows rows) and per year (Stats.flow_*
 # rows, which add the year's funding need as row F_NEED). Signs: every row is the amount of
@@ -53,7 +56,8 @@ F_COMPUTE = 2  # contract payments made as payer (what the clearing paid of them
 F_DEBT_SERVICE = 3  # interest and principal paid in cash on outside debt
 F_RAISED = 4  # new equity raised (step 3 of the model)
 F_INVESTED = 5  # investment tranches received
-F_OTHER = 6  # everything else that moved its cash (other receipts and payments, cash lost in default)
+F_OTHER = 6  # everything else that moved its cash (other receipts and payments, cash lost in default,
+#             net facility draws)
 F_CASH_CHANGE = 7  # change in cash over the step
 F_BURN = 8  # cash burn: new equity + tranches received - change in cash
 N_FLOWS = 9
@@ -65,6 +69,18 @@ FLOW_NAMES = ("revenue", "opex", "compute_paid", "debt_service", "equity_raised"
 LIQUIDITY, SOLVENCY = 1, 2
 FORCED = 0  # default kind of an entity forced to default (ModelArrays.force_step; never contagious)
 
+# Losses by who bears them (Stats.loss_class rows, per path summed to the horizon, $B;
+# docs/model.md section 11): L_OUTSIDE is the headline "losses to outside creditors".
+L_OUTSIDE = 0  # outside creditors of defaulted entities (after recoveries)
+L_IMPAIRED = 1  # capacity partners built for payers that defaulted, written off
+L_SHORTFALL = 2  # cash the network did not deliver: unpaid receivables, margin lost net of
+#                  re-letting, haircuts as they fall due, the lab's revenue lost with its capacity
+L_STAKES = 3  # stakes and network loans written off through issuers' and borrowers' defaults
+L_EXCHANGE = 4  # contract value payees gave up in distressed exchanges (overlaps L_SHORTFALL)
+N_LOSS_CLASSES = 5
+LOSS_CLASS_NAMES = ("outside_creditors", "impaired_capacity", "network_shortfall", "stakes_written_off",
+                    "given_up_in_exchanges")
+
 # Equity marks: how `Derived.pow_group` tells the step to value an entity other than the lab.
 _NO_MARKET_EQUITY = -1  # market_equity is 0: the mark is 0 whatever the sentiment
 _BETA_ONE = -2  # equity_beta is 1: the mark is market_equity * sentiment (x ** 1.0 == x)
@@ -72,7 +88,8 @@ _BETA_ONE = -2  # equity_beta is 1: the mark is market_equity * sentiment (x ** 
 
 class State(NamedTuple):
     """Per-path state, reset at the start of each path."""
-    sc: np.ndarray  # [log revenue, log sentiment, winter flag (0/1), unused]
+    sc: np.ndarray  # [log revenue, log sentiment, winter flag (0/1), the lab's drawn facility $B,
+    #                  the path's log likelihood ratio (importance sampling; 0 otherwise)]
     cash: np.ndarray  # (n,)
     debt: np.ndarray  # (n,)
     amortising: np.ndarray  # (n,) part of the outside debt still on its amortisation schedule
@@ -89,6 +106,11 @@ class State(NamedTuple):
     c_relet: np.ndarray  # (m,) int: step from which lost capacity is re-let, -1 if none
     t_ok: np.ndarray  # (q,) bool: the tranche's outside condition holds on this path
     t_done: np.ndarray  # (q,) bool: paid (or attempted) already
+    c_cut: np.ndarray  # (m,) int: step from which the flexible share is cut, -1 if never (restructuring)
+    c_scale: np.ndarray  # (m,) price factor left after distressed-exchange haircuts (1.0: none)
+    rsh_paid: np.ndarray  # (1,) revenue share paid so far, $B
+    c_lost: np.ndarray  # (m,) int: for the lab's contracts whose supplier defaulted, the step the
+    #                     capacity is replaced from (-1: none) (capacity)
 
 
 class Scratch(NamedTuple):
@@ -138,6 +160,9 @@ class Record(NamedTuple):
     winter: np.ndarray  # (n_steps,) 1.0 where the path is in AI winter
     diag: np.ndarray  # [max relative conservation error, clearings, rounds]
     flows: np.ndarray  # (N_FLOWS, n_steps) the lab's sources and uses in each step, $B (F_* rows)
+    runway: np.ndarray  # (years,) the lab's runway at each year end, years (-1: in default)
+    credit_step: np.ndarray  # (n,) int: step of the first distressed exchange, -1 if none
+    rs_loss: np.ndarray  # (n,) contract value each payee gave up in distressed exchanges, $B
 
 
 class Stats(NamedTuple):
@@ -176,6 +201,11 @@ class Stats(NamedTuple):
     w_loss_hist_sum: np.ndarray  # (LOSS_BINS + 1,) float: sum of w L by loss bin
     w_contagious: np.ndarray  # (n,) float
     w_loss_sum: np.ndarray  # (n,) float: sum of w x loss caused by each entity
+    runway_hist: np.ndarray  # (years, RUNWAY_BINS + 1) int: the lab's runway at each year end, alive paths
+    credit_event: np.ndarray  # (n,) int: paths with a credit event (distressed exchange or default)
+    restructured: np.ndarray  # (n,) int: paths with a distressed exchange
+    rs_loss_sum: np.ndarray  # (n,) float: value given up in distressed exchanges, as payee
+    loss_class: np.ndarray  # (N_LOSS_CLASSES, 2): sum and sum of squares over paths of each class
 
 
 class Derived(NamedTuple):
@@ -286,6 +316,8 @@ def derive(M):
         held[M.t_investor[k2], M.t_investee[k2]] = True
     for k2 in range(M.l_amount.shape[0]):
         ob[M.l_borrower[k2], M.l_lender[k2]] = True
+    if M.rsh_on:
+        ob[M.lab, M.rsh_payee] = True
     for i in range(n):
         ob[i, i] = False  # the scenario forbids self-links; the clearing ignores the diagonal
     debtor, creditor = np.nonzero(ob)  # row-major order
@@ -328,6 +360,7 @@ def draw_path_shocks(rng, shocks, tranche_u):
         tranche_u[k] = rng.random()
     n_steps, width = shocks.shape
     n = (width - 4) // 2
+    extra = width - 4 - 2 * n  # 1 with the treasury's column (ModelArrays.n_extra_shocks)
     for t in range(n_steps):
         shocks[t, 0] = rng.standard_normal()
         shocks[t, 1] = rng.standard_normal()
@@ -336,6 +369,10 @@ def draw_path_shocks(rng, shocks, tranche_u):
         for i in range(n):
             shocks[t, 4 + 2 * i] = rng.standard_normal()
             shocks[t, 5 + 2 * i] = rng.random()
+    # appended after all the others, so the draws above are those of a path without them
+    for t in range(n_steps):
+        for k in range(extra):
+            shocks[t, 4 + 2 * n + k] = rng.random()
 
 
 # Importance sampling: `ModelArrays.tilt` (empty: plain Monte Carlo) holds the change of
@@ -417,6 +454,44 @@ def loan_position(l_lender, l_borrower, l_amount, loan_out, i):
     return v
 
 
+@njit(cache=True, nogil=True, inline="always")
+def contract_value(rem_k, rem_cut, cut, flex, penalty):
+    """What a contract still owes from step k on, with its flexible share cut from step
+    `cut` (-1: never) and the penalty paid on the cut part (before any haircut), from
+    rem_k = c_remaining[c, k] and rem_cut = c_remaining[c, max(cut, k)]. (Scalars, not the
+    array: an array used in a branch of an inlined helper brings back reference counting.)"""
+    v = rem_k
+    if cut >= 0:
+        v -= rem_cut * flex * (1.0 - penalty)
+    return v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def contract_volume(rem_k, rem_cut, cut, flex):
+    """The compute volume (schedule units) a contract still has to deliver from step k on."""
+    v = rem_k
+    if cut >= 0:
+        v -= rem_cut * flex
+    return v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def rsh_year(share, revenue, until, t, t_next, cap_left, dt):
+    """The revenue share projected for steps t+1 .. t_next-1 at today's revenue, within the
+    end date and what is left of the cap (for the lab's projected burn)."""
+    steps = max(0, min(t_next, until) - (t + 1))
+    return min(share * revenue * dt * steps, max(0.0, cap_left))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def due_factors(t, cut, flex, penalty):
+    """(volume share delivered, share of the schedule due) of a contract at step t."""
+    if cut >= 0 and t >= cut:
+        v = 1.0 - flex
+        return v, v + (1.0 - v) * penalty
+    return 1.0, 1.0
+
+
 # ---------------------------------------------------------------------------------------
 # The hot loop
 # ---------------------------------------------------------------------------------------
@@ -446,11 +521,11 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     lab = M.lab
     spy = M.steps_per_year
     (sc, cash, debt, amortising, loan_out, log_ocf, alive, share, stake0, impairment, net_shortfall,
-     stake_lost, c_active, c_paid, c_relet, t_ok, t_done) = st
+     stake_lost, c_active, c_paid, c_relet, t_ok, t_done, c_cut, c_scale, rsh_paid, c_lost) = st
     (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
      shortfall_now, margin_lost, pbar, due_in, frac, spow) = ws
     (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
-     r_need, r_gap, r_winter, r_diag, r_flows) = rec
+     r_need, r_gap, r_winter, r_diag, r_flows, r_runway, r_credit_step, r_rs_loss) = rec
     opex_share, cash0, debt0, rate, amort, bullet = M.opex_share, M.cash0, M.debt0, M.rate, M.amort, M.bullet
     refi_logit, ocf0, ocf_loading, market_equity = M.refi_logit, M.ocf0, M.ocf_loading, M.market_equity
     book0, solvency_on, alpha, beta = M.book0, M.solvency_on, M.alpha, M.beta
@@ -461,6 +536,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     c_payer, c_payee, c_amount, c_cost = M.c_payer, M.c_payee, M.c_amount, M.c_cost
     c_relet_share, c_relet_discount, c_relet_delay = M.c_relet_share, M.c_relet_discount, M.c_relet_delay
     c_remaining, c_capex, recovery = M.c_remaining, M.c_capex, M.recovery
+    c_flex, rs_pen = M.c_flex, M.rs_penalty
     t_investor, t_investee, t_first, t_last = M.t_investor, M.t_investee, M.t_first, M.t_last
     t_amount, t_contract, t_milestone = M.t_amount, M.t_contract, M.t_milestone
     l_lender, l_borrower, l_amount, l_rate, l_maturity = M.l_lender, M.l_borrower, M.l_amount, M.l_rate, M.l_maturity
@@ -473,7 +549,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
          o_backlog_sum, o_total_loss, o_loss_hist, o_loss_hist_sum, o_need_year, o_gap_year,
          o_need_sum_year, o_rev_hist, o_need_hist, o_winter, o_diag, o_flow_sum, o_flow_hist,
          o_cum_need_hist, o_cum_burn_hist, o_w_sum, o_w_default_at, o_w2_default_at, o_w_cascade, o_w2_cascade,
-         o_w_loss, o_w_loss_hist, o_w_loss_hist_sum, o_w_contagious, o_w_loss_sum) = out
+         o_w_loss, o_w_loss_hist, o_w_loss_hist_sum, o_w_contagious, o_w_loss_sum, o_runway_hist, o_credit_event,
+         o_restructured, o_rs_loss_sum, o_loss_class) = out
 
     for _ in range(n_paths):
         if rng is not None:
@@ -482,7 +559,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 logw = tilt_shocks(shocks, tilt, M.p_enter)
             _reset_path(M, D, st, rec, tranche_u)
             if tilted:
-                sc[3] = logw  # kept with the path's state (State.sc[3]) for `pilot_paths`
+                sc[4] = logw  # kept with the path's state (State.sc[4]) for `pilot_paths`
 
         for t in range(t_begin, t_end):
             s = t - t_begin  # this step's row of shocks
@@ -490,6 +567,9 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             lab_alive_start = alive[lab]
             lab_compute = 0.0
             lab_invested = 0.0
+            lab_drawn = 0.0  # net facility draw this step (treasury)
+            cap_factor = 1.0  # share of its revenue the lab can serve with its compute (capacity)
+            cap_repl = 0.0  # replacement compute due this step (capacity)
 
             # 1. regime, revenue, sentiment, outside cash flows, equity marks
             entered = False
@@ -537,7 +617,29 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     equity[i] = market_equity[i] * sentiment
                 else:
                     equity[i] = market_equity[i]  # 0.0
-            if alive[lab]:
+            if alive[lab] and M.cap_on:
+                # compute capacity (docs/model.md section 6c): capacity lost with a defaulted
+                # supplier cuts the revenue the lab can serve until it is replaced; then the
+                # replacement costs the schedule plus a premium
+                sched = 0.0
+                lost_c = 0.0
+                for c in range(m):
+                    if c_payer[c] == lab:
+                        sched += c_amount[c, t]
+                        if c_lost[c] >= 0:
+                            if t < c_lost[c]:
+                                lost_c += c_amount[c, t]
+                            else:
+                                cap_repl += c_amount[c, t] * (1.0 + M.cap_premium)
+                if lost_c > 0.0:
+                    cap_factor = max(0.0, 1.0 - M.cap_elasticity * lost_c / sched)
+                served = revenue * dt * (1.0 - opex_share[t])
+                net_out[lab] += served * cap_factor
+                # what the failed supplier costs the lab is a network shortfall (ELS)
+                cost_lost = served - served * cap_factor + (cap_repl - cap_repl / (1.0 + M.cap_premium))
+                margin_lost[lab] += cost_lost
+                shortfall_now[lab] += cost_lost
+            elif alive[lab]:
                 net_out[lab] += revenue * dt * (1.0 - opex_share[t])
 
             # 2. obligations due this step (L is zero outside the pattern of possible links):
@@ -547,7 +649,28 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             for c in range(m):
                 a, b = c_payer[c], c_payee[c]
                 amount = c_amount[c, t]
-                if c_active[c]:
+                if M.rs_on:
+                    # flexible cuts and haircuts (docs/model.md section 7c): the payee delivers
+                    # v of the volume for `full` (the penalty on the cut part included), less
+                    # its haircuts; what the haircuts withhold is a shortfall of the network
+                    v, fdue = due_factors(t, c_cut[c], c_flex[c], rs_pen)
+                    full = amount * fdue
+                    if c_active[c]:
+                        due = full * c_scale[c]
+                        L[a, b] += due
+                        net_out[b] -= c_cost[c] * amount * v
+                        if due < full:
+                            margin_lost[b] += full - due
+                            shortfall_now[b] += full - due
+                    elif c_relet[c] >= 0 and alive[b]:
+                        lost = full - c_cost[c] * amount * v
+                        relet = 0.0
+                        if t >= c_relet[c]:
+                            relet = c_relet_share[c] * amount * v * ((1.0 - c_relet_discount[c]) - c_cost[c])
+                            net_out[b] += relet
+                        margin_lost[b] += lost - relet
+                        shortfall_now[b] += lost - relet
+                elif c_active[c]:
                     L[a, b] += amount
                     net_out[b] -= c_cost[c] * amount
                 elif c_relet[c] >= 0 and alive[b]:
@@ -558,6 +681,13 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                         net_out[b] += relet
                     margin_lost[b] += lost - relet
                     shortfall_now[b] += lost - relet
+
+            # the revenue share (docs/model.md section 6b): share x R dt to its payee, until
+            # its end date or its cap
+            rsh_due = 0.0
+            if M.rsh_on and alive[lab] and alive[M.rsh_payee] and t < M.rsh_until:
+                rsh_due = min(M.rsh_share * revenue * dt, max(0.0, M.rsh_cap - rsh_paid[0]))
+                L[lab, M.rsh_payee] += rsh_due
 
             # investment tranches whose conditions hold
             for k in range(q):
@@ -589,7 +719,10 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 e[i] = 0.0
                 if not alive[i]:
                     continue
-                interest = rate[i] * debt[i] * dt
+                if i == lab and sc[3] > 0.0:  # the drawn facility (in debt) at its own rate
+                    interest = (rate[i] * (debt[i] - sc[3]) + M.tr_fac_rate * sc[3]) * dt
+                else:
+                    interest = rate[i] * debt[i] * dt
                 scheduled[i] = min(amortising[i], amort[i])
                 due = scheduled[i] + bullet[i, t]
                 if due > 0.0:
@@ -600,6 +733,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     if not shocks[s, 5 + 2 * i] < 1.0 / (1.0 + math.exp(-x)):
                         principal[i] = due
                 el[i] = interest + principal[i]
+                if i == lab and cap_repl > 0.0:
+                    el[i] += cap_repl  # replacement compute, bought outside the network
                 if net_out[i] >= 0.0:
                     e[i] = cash[i] + net_out[i]
                 else:
@@ -618,17 +753,101 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 due_in[ob_creditor_t[k]] += L[ob_debtor_t[k], ob_creditor_t[k]]
 
             # 3. the lab raises new equity for what it cannot otherwise pay, up to its capacity
-            if alive[lab]:
+            if alive[lab] and not M.tr_on:
                 need = max(0.0, pbar[lab] - e[lab] - due_in[lab])
                 raise_share = M.raise_share_winter if winter else M.raise_share
                 raised = min(need, raise_share * equity[lab] * dt)
                 e[lab] += raised
                 r_need[t] = need
                 r_gap[t] = need - raised
+            elif alive[lab]:
+                # 3b. the treasury: below its runway target the lab seeks a round, which closes
+                # with a logistic probability (regime, sentiment) and is banked whole; the
+                # facility covers what is still missing this step and is repaid from rounds
+                need = max(0.0, pbar[lab] - e[lab] - due_in[lab])
+                avail = e[lab] + due_in[lab] - pbar[lab]  # cash left after this step if all pay
+                burn = revenue * opex_share[t] - revenue + (rate[lab] * (debt[lab] - sc[3])
+                                                            + M.tr_fac_rate * sc[3])
+                t_next = min(t + 1 + spy, M.n_steps)
+                for c in range(m):  # the next year's committed compute
+                    if c_active[c] and c_payer[c] == lab:
+                        if M.rs_on:
+                            burn += (contract_value(c_remaining[c, t + 1],
+                                                    c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen)
+                                     - contract_value(c_remaining[c, t_next],
+                                                      c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
+                        else:
+                            burn += c_remaining[c, t + 1] - c_remaining[c, t_next]
+                if M.rsh_on:
+                    burn += rsh_year(M.rsh_share, revenue, M.rsh_until, t, t_next, M.rsh_cap - rsh_paid[0], dt)
+                raised = 0.0
+                if M.tr_runway * max(0.0, burn) - avail > 0.0:
+                    x = (M.tr_logit_winter if winter else M.tr_logit) + M.tr_sent_slope * sc[1]
+                    if shocks[s, 4 + 2 * n] < 1.0 / (1.0 + math.exp(-x)):
+                        raised = M.tr_share * equity[lab]
+                if raised > need:
+                    lab_drawn = -min(sc[3], raised - need)
+                else:
+                    lab_drawn = min(need - raised, M.tr_facility - sc[3])
+                sc[3] += lab_drawn
+                debt[lab] += lab_drawn
+                e[lab] += raised + lab_drawn
+                r_need[t] = need
+                r_gap[t] = max(0.0, need - raised - lab_drawn)
             else:
                 raised = 0.0
                 r_need[t] = 0.0
                 r_gap[t] = 0.0
+
+            # 3c. flexible cuts and restructuring before default (docs/model.md section 7c)
+            if M.rs_on and alive[lab]:
+                burn = revenue * opex_share[t] - revenue + (rate[lab] * (debt[lab] - sc[3])
+                                                            + M.tr_fac_rate * sc[3])
+                t_next = min(t + 1 + spy, M.n_steps)
+                for c in range(m):
+                    if c_active[c] and c_payer[c] == lab:
+                        burn += (contract_value(c_remaining[c, t + 1],
+                                                c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen)
+                                 - contract_value(c_remaining[c, t_next],
+                                                  c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
+                if M.rsh_on:
+                    burn += rsh_year(M.rsh_share, revenue, M.rsh_until, t, t_next, M.rsh_cap - rsh_paid[0], dt)
+                # runway short after this step's funding: give notice on every flexible share
+                if e[lab] + due_in[lab] - pbar[lab] < M.rs_cut_runway * max(0.0, burn):
+                    for c in range(m):
+                        if c_active[c] and c_payer[c] == lab and c_cut[c] < 0 and c_flex[c] > 0.0:
+                            c_cut[c] = t + M.rs_notice
+                # still short: a haircut hcut on every remaining payment to its contract payees
+                # closes the gap if the cumulative haircut stays within haircut_max; the
+                # payees give up hcut of the value still due (a distressed exchange)
+                if r_gap[t] > 0.0:
+                    due_now = 0.0
+                    h_cap = 1.0
+                    for c in range(m):
+                        if c_active[c] and c_payer[c] == lab:
+                            v, fdue = due_factors(t, c_cut[c], c_flex[c], rs_pen)
+                            due_now += c_amount[c, t] * fdue * c_scale[c]
+                            h_cap = min(h_cap, 1.0 - (1.0 - M.rs_haircut_max) / c_scale[c])
+                    if due_now > 0.0 and r_gap[t] <= h_cap * due_now:
+                        hcut = r_gap[t] / due_now
+                        for c in range(m):
+                            if c_active[c] and c_payer[c] == lab:
+                                b = c_payee[c]
+                                v, fdue = due_factors(t, c_cut[c], c_flex[c], rs_pen)
+                                full = c_amount[c, t] * fdue
+                                old = full * c_scale[c]
+                                r_rs_loss[b] += hcut * c_scale[c] * contract_value(c_remaining[c, t],
+                                                                                   c_remaining[c, max(c_cut[c], t)], c_cut[c], c_flex[c], rs_pen)
+                                c_scale[c] *= 1.0 - hcut
+                                dd = full * c_scale[c] - old
+                                L[lab, b] += dd
+                                pbar[lab] += dd
+                                due_in[b] += dd
+                                margin_lost[b] -= dd
+                                shortfall_now[b] -= dd
+                        r_gap[t] = 0.0
+                        if r_credit_step[lab] < 0:
+                            r_credit_step[lab] = t
 
             # 4. clear all obligations jointly. Skipped when everyone can pay in full if
             # everyone else does (then p = p-bar): exactly the test of round 1 of the
@@ -674,10 +893,18 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
 
             # 5. settle: cash, debt, contract and tranche progress, network shortfalls
             for c in range(m):
-                if c_active[c]:
+                if c_active[c] and M.rs_on:
+                    v, fdue = due_factors(t, c_cut[c], c_flex[c], rs_pen)
+                    paid_c = c_amount[c, t] * fdue * c_scale[c] * frac[c_payer[c]]
+                    c_paid[c] += paid_c
+                    if c_payer[c] == lab:
+                        lab_compute += paid_c
+                elif c_active[c]:
                     c_paid[c] += c_amount[c, t] * frac[c_payer[c]]
                     if c_payer[c] == lab:
                         lab_compute += c_amount[c, t] * frac[lab]
+            if rsh_due > 0.0:
+                rsh_paid[0] += rsh_due * frac[lab]
             for i in range(n):
                 if not alive[i]:
                     continue
@@ -755,13 +982,21 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     if not new[i]:
                         continue
                     r_default_step[i] = t
+                    rec_i = recovery[i]
+                    if M.dr_on:  # a downturn: AI winter, or others defaulting in this step too
+                        clustered = False
+                        for j in range(n):
+                            if j != i and (new[j] or r_default_step[j] == t):
+                                clustered = True
+                        if winter or clustered:
+                            rec_i = recovery[i] * M.dr_scale
                     if dflt[i]:  # could not pay this step: outside claims include what was due
                         remaining_debt = debt[i] - principal[i]
                         r_exposure[i] = el[i] + remaining_debt
-                        r_loss[i] = (el[i] - el[i] * frac[i]) + (1.0 - recovery[i]) * remaining_debt
+                        r_loss[i] = (el[i] - el[i] * frac[i]) + (1.0 - rec_i) * remaining_debt
                     else:  # insolvent after paying this step: its cash goes to its creditors first
                         r_exposure[i] = debt[i]
-                        r_loss[i] = (1.0 - recovery[i]) * max(debt[i] - cash[i], 0.0)
+                        r_loss[i] = (1.0 - rec_i) * max(debt[i] - cash[i], 0.0)
                     # stakes in i are worth nothing from now on
                     for h in range(n):
                         if alive[h] and h != i and share[h, i] > 0.0:
@@ -778,6 +1013,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     alive[i] = False
                     cash[i] = 0.0
                     debt[i] = 0.0
+                    if i == lab:
+                        sc[3] = 0.0  # the drawn facility is part of the debt just defaulted on
                     # contracts with i end; payees of i lose the backlog, write off sunk capacity
                     for c in range(m):
                         if not c_active[c]:
@@ -786,11 +1023,19 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                         if a != i and b != i:
                             continue
                         c_active[c] = False
+                        if M.cap_on and b == i and a == lab and alive[lab] and not new[lab]:
+                            c_lost[c] = t + 1 + M.cap_delay
                         if a == i and alive[b] and not new[b]:
                             backlog = c_remaining[c, t + 1]
+                            volume = backlog
+                            if M.rs_on:  # what is left after cuts (volume) and haircuts (value)
+                                volume = contract_volume(c_remaining[c, t + 1],
+                                                         c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c])
+                                backlog = contract_value(c_remaining[c, t + 1],
+                                                         c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen) * c_scale[c]
                             r_lost_backlog[b] += backlog
                             keep = c_relet_share[c] * (1.0 - c_relet_discount[c])
-                            impairment[b] += c_capex[c] * backlog * (1.0 - keep)
+                            impairment[b] += c_capex[c] * volume * (1.0 - keep)
                             c_relet[c] = t + 1 + c_relet_delay[c]
                     new[i] = False
 
@@ -798,6 +1043,11 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             if lab_alive_start:
                 rev_dt = revenue * dt
                 debt_service = el[lab] + net_out[lab] if net_out[lab] < 0.0 else el[lab]
+                if cap_repl > 0.0:  # replacement compute is compute, not debt service
+                    debt_service -= cap_repl
+                    lab_compute += cap_repl * frac[lab]
+                if M.cap_on:
+                    rev_dt *= cap_factor  # the revenue the lab could serve
                 debt_service *= frac[lab]
                 d_cash = cash[lab] - lab_cash_start
                 r_flows[F_REVENUE, t] = rev_dt
@@ -812,10 +1062,38 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     other = 0.0  # rounding noise of the sum above
                 r_flows[F_OTHER, t] = other
                 r_flows[F_CASH_CHANGE, t] = d_cash
-                r_flows[F_BURN, t] = raised + lab_invested - d_cash
+                if M.tr_on:  # facility draws are funding too (they sit in F_OTHER)
+                    r_flows[F_BURN, t] = raised + lab_invested + lab_drawn - d_cash
+                else:
+                    r_flows[F_BURN, t] = raised + lab_invested - d_cash
             else:
                 for f in range(N_FLOWS):
                     r_flows[f, t] = 0.0
+
+            # the lab's runway at the year end: cash over the burn projected for the next
+            # year (docs/model.md section 7b; a record only)
+            if t % spy == spy - 1:
+                if alive[lab]:
+                    burn_y = revenue * opex_share[t] - revenue + (rate[lab] * (debt[lab] - sc[3])
+                                                                  + M.tr_fac_rate * sc[3])
+                    t_next = min(t + 1 + spy, M.n_steps)
+                    for c in range(m):
+                        if c_active[c] and c_payer[c] == lab:
+                            if M.rs_on:
+                                burn_y += (contract_value(c_remaining[c, t + 1],
+                                                          c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen)
+                                           - contract_value(c_remaining[c, t_next],
+                                                            c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
+                            else:
+                                burn_y += c_remaining[c, t + 1] - c_remaining[c, t_next]
+                    if M.rsh_on:
+                        burn_y += rsh_year(M.rsh_share, revenue, M.rsh_until, t, t_next, M.rsh_cap - rsh_paid[0], dt)
+                    if burn_y > 0.0 and cash[lab] < RUNWAY_HI * burn_y:
+                        r_runway[t // spy] = cash[lab] / burn_y
+                    else:
+                        r_runway[t // spy] = RUNWAY_HI
+                else:
+                    r_runway[t // spy] = -1.0
 
         if out is not None:
             # add the finished path to the chunk statistics
@@ -834,7 +1112,26 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     o_exposure_sum[i] += r_exposure[i]
                     total += r_loss[i]
                 o_backlog_sum[i] += r_lost_backlog[i]
+                if r_credit_step[i] >= 0:
+                    o_restructured[i] += 1
+                if r_credit_step[i] >= 0 or d >= 0:
+                    o_credit_event[i] += 1
+                o_rs_loss_sum[i] += r_rs_loss[i]
             o_cascade[count] += 1
+            # losses by who bears them (L_* classes)
+            imp = 0.0
+            short = 0.0
+            stakes = 0.0
+            given = 0.0
+            for i in range(n):
+                imp += impairment[i]
+                short += net_shortfall[i]
+                stakes += stake_lost[i]
+                given += r_rs_loss[i]
+            for kc, v in ((L_OUTSIDE, total), (L_IMPAIRED, imp), (L_SHORTFALL, short), (L_STAKES, stakes),
+                          (L_EXCHANGE, given)):
+                o_loss_class[kc, 0] += v
+                o_loss_class[kc, 1] += v * v
             o_total_loss[0] += total
             o_total_loss[1] += total * total
             k = log_bin(total, LOSS_LO, LOSS_HI, LOSS_BINS)
@@ -871,6 +1168,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                         cum_burn += v
                 o_cum_need_hist[y, log_bin(cum_need, NEED_LO, NEED_HI, NEED_BINS)] += 1
                 o_cum_burn_hist[y, signed_bin(cum_burn, FLOW_LO, FLOW_HI, FLOW_BINS)] += 1
+                if r_runway[y] >= 0.0:
+                    o_runway_hist[y, log_bin(r_runway[y], RUNWAY_LO, RUNWAY_HI, RUNWAY_BINS)] += 1
             for t in range(M.n_steps):
                 if r_winter[t] > 0.5:
                     o_winter[t] += 1
@@ -927,7 +1226,7 @@ def pilot_paths(M, rng, n_paths, shocks, tranche_u, st, ws, rec, feats):
     T = M.n_steps
     for k in range(n_paths):
         _run(M, D, rng, 1, 0, T, shocks, tranche_u, st, ws, rec, None)
-        feats[k, 0] = st.sc[3] if M.tilt.shape[0] > 0 else 0.0
+        feats[k, 0] = st.sc[4] if M.tilt.shape[0] > 0 else 0.0
         feats[k, 1] = st.sc[0]
         c = 0
         for i in range(n):
@@ -981,6 +1280,7 @@ def _reset_path(M, D, st, rec, tranche_u):
     st.sc[1] = 0.0
     st.sc[2] = 0.0
     st.sc[3] = 0.0
+    st.sc[4] = 0.0
     for i in range(n):
         st.cash[i] = M.cash0[i]
         st.debt[i] = M.debt0[i]
@@ -1010,3 +1310,14 @@ def _reset_path(M, D, st, rec, tranche_u):
         st.t_done[k] = False
     for k in range(rec.diag.shape[0]):
         rec.diag[k] = 0.0
+    for k in range(rec.runway.shape[0]):
+        rec.runway[k] = 0.0
+    for i in range(n):
+        rec.credit_step[i] = -1
+        rec.rs_loss[i] = 0.0
+    for c in range(st.c_cut.shape[0]):
+        st.c_cut[c] = -1
+        st.c_scale[c] = 1.0
+    st.rsh_paid[0] = 0.0
+    for c in range(st.c_lost.shape[0]):
+        st.c_lost[c] = -1

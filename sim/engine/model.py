@@ -102,12 +102,47 @@ class ModelArrays(NamedTuple):
     tilt: np.ndarray
     # switches (benchmarks)
     clearing_on: bool = True  # False: everyone pays in full, no clearing (the no-clearing floor)
+    # the lab's treasury (issue 12, mechanism 1; docs/model.md section 3b). Off: the old rule.
+    n_extra_shocks: int = 0  # 1: each path also draws one treasury uniform per step (see n_shocks)
+    tr_on: bool = False
+    tr_runway: float = 0.0  # years of projected burn the lab wants to hold
+    tr_logit: float = 0.0  # logit of the per-step probability that a sought round closes (boom)
+    tr_logit_winter: float = 0.0  # the same in winter
+    tr_sent_slope: float = 0.0  # logit per unit of log sentiment
+    tr_share: float = 0.0  # round proceeds / valuation
+    tr_facility: float = 0.0  # committed credit facility, $B
+    tr_fac_rate: float = 0.0  # interest on the drawn facility, per year
+    # flexible contracts and restructuring (issue 12, mechanism 2; docs/model.md section 7c)
+    c_flex: np.ndarray = np.zeros(0)  # (m,) share of each payment the payer may cut
+    rs_on: bool = False
+    rs_cut_runway: float = 0.0  # cut when the runway after funding is below this, years
+    rs_notice: int = 1  # steps from the notice to the first cut payment
+    rs_penalty: float = 0.0  # share of the cut amounts still paid (penalty)
+    rs_haircut_max: float = 0.0  # largest cumulative haircut counterparties accept
+    # the revenue share (issue 12, mechanism 3; docs/model.md section 6b)
+    rsh_on: bool = False
+    rsh_payee: int = 0
+    rsh_share: float = 0.0
+    rsh_until: int = 0  # first step it is no longer owed
+    rsh_cap: float = 0.0  # cumulative cap, $B (inf: none)
+    # compute capacity (issue 12, mechanism 4; docs/model.md section 6c)
+    cap_on: bool = False
+    cap_elasticity: float = 0.0
+    cap_delay: int = 0  # steps from the supplier's default to the replacement
+    cap_premium: float = 0.0
+    # downturn recoveries (issue 12, mechanism 6; docs/model.md section 9)
+    dr_on: bool = False
+    dr_scale: float = 1.0
 
 
-def n_shocks(n_entities: int) -> int:
+def n_shocks(n_entities: int, n_extra: int = 0) -> int:
     """Random numbers drawn per path and step: revenue normal, sentiment normal, regime
-    uniform, jump normal, then per entity a cash-flow normal and a refinancing uniform."""
-    return 4 + 2 * n_entities
+    uniform, jump normal, then per entity a cash-flow normal and a refinancing uniform; then
+    `n_extra` (0 or 1) more columns: the treasury's round uniform (`ModelArrays.n_extra_shocks`),
+    drawn after all the other numbers of the path so the others stay where they were."""
+    if n_extra not in (0, 1):
+        raise ValueError(f"n_extra must be 0 or 1, got {n_extra}")
+    return 4 + 2 * n_entities + n_extra
 
 
 def step_of(year: float, start_year: int, steps_per_year: int) -> int:
@@ -267,6 +302,41 @@ def compile_scenario(scenario) -> ModelArrays:
         l_rate=np.array([float(x["rate"]) for x in loans]),
         l_maturity=ivec([step_of(x["maturity"], start_year, spy) for x in loans]),
         force_step=np.full(n, -1, np.int64), tilt=np.zeros(0),
+        **_treasury_arrays(d["treasury"], dt),
+        c_flex=cfield("flexible_share"), rs_on=bool(d["restructuring"]["enabled"]),
+        rs_cut_runway=float(d["restructuring"]["cut_runway"]),
+        rs_notice=max(1, int(round(d["restructuring"]["cut_notice"] * spy))),
+        rs_penalty=float(d["restructuring"]["cut_penalty"]),
+        rs_haircut_max=float(d["restructuring"]["haircut_max"]),
+        **_revenue_share_arrays(d["revenue_share"], idx, start_year, spy, n_steps),
+        cap_on=bool(d["capacity"]["enabled"]), cap_elasticity=float(d["capacity"]["revenue_elasticity"]),
+        cap_delay=int(round(d["capacity"]["resource_delay"] * spy)),
+        cap_premium=float(d["capacity"]["resource_premium"]),
+        dr_on=bool(d["downturn_recovery"]["enabled"]), dr_scale=float(d["downturn_recovery"]["scale"]),
+    )
+
+
+def _revenue_share_arrays(rsh: dict, idx: dict, start_year: int, spy: int, n_steps: int) -> dict:
+    """The revenue share's fields of `ModelArrays`."""
+    if not rsh["enabled"]:
+        return {}
+    until = n_steps if rsh["until"] is None else min(max(step_of(rsh["until"], start_year, spy), 0), n_steps)
+    return dict(rsh_on=True, rsh_payee=idx[rsh["payee"]], rsh_share=float(rsh["share"]), rsh_until=until,
+                rsh_cap=math.inf if rsh["cap"] is None else float(rsh["cap"]))
+
+
+def _treasury_arrays(tr: dict, dt: float) -> dict:
+    """The treasury's fields of `ModelArrays` (probabilities per year -> logits per step)."""
+    on = bool(tr["enabled"])
+    draw = on if tr["draw_shocks"] is None else bool(tr["draw_shocks"])
+    if on and not draw:
+        raise ValueError("treasury.draw_shocks = false with treasury.enabled = true: the treasury needs its shocks")
+    return dict(
+        n_extra_shocks=1 if draw else 0, tr_on=on, tr_runway=float(tr["runway_target"]),
+        tr_logit=_logit(_per_step_probability(tr["round_prob"], dt)),
+        tr_logit_winter=_logit(_per_step_probability(tr["round_prob_winter"], dt)),
+        tr_sent_slope=float(tr["round_sentiment_slope"]), tr_share=float(tr["round_share"]),
+        tr_facility=float(tr["facility"]), tr_fac_rate=float(tr["facility_rate"]),
     )
 
 

@@ -18,6 +18,7 @@ from sim.engine.network import network_block
 from sim.engine.runner import SUMMARY_FIXED
 from sim.engine.stats import (
     batch_means_se,
+    bin_edges,
     hist_quantiles,
     loss_var_es,
     proportion_se,
@@ -111,6 +112,19 @@ class Results:
     cum_need_pct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (percentiles, years)
     cum_burn_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cum_burn_pct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    # the lab's runway at each year end (cash / projected burn of the next year, years;
+    # capped at kernel.RUNWAY_HI), FAN_PERCENTILES over the paths where it is alive
+    runway_pct: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (percentiles, years)
+    # credit events by the horizon ([restructuring], docs/model.md section 7c), per entity:
+    # P(credit event: a distressed exchange or a default), P(distressed exchange), and the
+    # expected contract value it gave up in others' distressed exchanges (as payee), $B
+    p_credit_event: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    p_restructured: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    restructuring_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # losses by who bears them (kernel.LOSS_CLASS_NAMES), mean per path to the horizon, $B,
+    # and their standard errors; loss_mean is the outside-creditors class
+    loss_by_class: dict = field(default_factory=dict)
+    loss_by_class_se: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -175,6 +189,12 @@ class Results:
             cum_burn_mean=np.cumsum(s.flow_sum[K.F_BURN]) / n_paths,
             cum_burn_pct=np.array([signed_hist_quantiles(h, K.FLOW_LO, K.FLOW_HI, pct)
                                    for h in s.cum_burn_hist]).T,
+            runway_pct=_runway_quantiles(s.runway_hist, pct),
+            p_credit_event=s.credit_event / n_paths, p_restructured=s.restructured / n_paths,
+            restructuring_loss=s.rs_loss_sum / n_paths,
+            loss_by_class={name: float(s.loss_class[k, 0] / n_paths) for k, name in enumerate(K.LOSS_CLASS_NAMES)},
+            loss_by_class_se={name: math.sqrt(max(s.loss_class[k, 1] / n_paths - (s.loss_class[k, 0] / n_paths) ** 2,
+                                                  0.0) / n_paths) for k, name in enumerate(K.LOSS_CLASS_NAMES)},
         )
 
     def flow(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -292,7 +312,11 @@ class Results:
                     for name, mean, pct in (("funding_need", self.cum_need_mean, self.cum_need_pct),
                                             ("burn", self.cum_burn_mean, self.cum_burn_pct))]
         pcols = [f"p{p}" for p in FAN_PERCENTILES]
+        credit_rows = [(e, self.p_credit_event[i], self.p_restructured[i], self.pd[i, -1], self.restructuring_loss[i])
+                       for i, e in enumerate(self.entities)] if self.p_credit_event.size else []
+        runway_rows = [(y, *self.runway_pct[:, k]) for k, y in enumerate(self.years)] if self.runway_pct.size else []
         summary = [("p_2plus_defaults", self.p2, self.p2_se, self.p2_lo, self.p2_hi),
+                   *[(f"loss_{k}", v, self.loss_by_class_se.get(k, ""), "", "") for k, v in self.loss_by_class.items()],
                    ("loss_mean", self.loss_mean, self.loss_mean_se, "", ""),
                    ("loss_var99", self.loss_var99, self.loss_var99_se, "", ""),
                    ("loss_es99", self.loss_es99, self.loss_es99_se, "", "")]
@@ -308,6 +332,9 @@ class Results:
             ("lab_flows_by_year.csv", ["year", "item", "mean_bn"] + pcols, flow_rows),
             ("lab_cumulative_by_year.csv", ["year_end", "measure", "mean_bn"] + pcols, cum_rows),
             ("system.csv", ["metric", "value", "se", "lo95", "hi95"], summary),
+            ("lab_runway_by_year.csv", ["year_end"] + [f"runway_years_p{p}" for p in FAN_PERCENTILES], runway_rows),
+            ("credit_events.csv", ["entity", "p_credit_event", "p_distressed_exchange", "p_hard_default",
+                                   "restructuring_loss_as_payee_bn"], credit_rows),
         ]
 
     def summary_table(self) -> str:
@@ -338,12 +365,34 @@ class Results:
                 f"{v:>23.1f}" for v in self.cum_need_pct[mid]))
             lines.append(f"{'Cumulative burn, median $B':<34}" + "".join(
                 f"{v:>23.1f}" for v in self.cum_burn_pct[mid]))
+        if self.runway_pct.size:
+            mid = FAN_PERCENTILES.index(50)
+            lines.append(f"{'Runway at year end, median yrs':<34}" + "".join(
+                f"{'>=' + format(K.RUNWAY_HI, 'g') if v >= K.RUNWAY_HI else format(v, '.2f'):>23}"
+                for v in self.runway_pct[mid]))
+        if self.p_restructured.size and (self.p_restructured.any() or self.restructuring_loss.any()):
+            lines.append("")
+            lines.append("Credit events by the horizon, % (distressed exchanges count; hard default = PD)")
+            for i, e in enumerate(self.entities):
+                if self.p_credit_event[i] > 0 or self.restructuring_loss[i] > 0:
+                    lines.append(f"  {e:<{width}} credit event {100 * self.p_credit_event[i]:6.2f}   distressed "
+                                 f"exchange {100 * self.p_restructured[i]:6.2f}   hard default {100 * self.pd[i, -1]:6.2f}"
+                                 f"   given up as payee {self.restructuring_loss[i]:,.1f} $B")
         lines.append("")
         lines.append("System, by the horizon")
         lines.append(f"  P(2+ defaults)                 {_pct_ci(self.p2, self.p2_lo, self.p2_hi)}")
         lines.append(f"  Losses to outside creditors    mean {self.loss_mean:,.1f} $B (se {self.loss_mean_se:.2f})")
         lines.append(f"                                 VaR99 {self.loss_var99:,.1f} $B{_se(self.loss_var99_se)}"
                      f"   ES99 {self.loss_es99:,.1f} $B{_se(self.loss_es99_se)}")
+        if self.loss_by_class:
+            c = self.loss_by_class
+            lines.append("  Losses by who bears them, mean $B (the line above is the first class only)")
+            lines.append(f"    outside creditors {c['outside_creditors']:,.1f} + impaired capacity "
+                         f"{c['impaired_capacity']:,.1f} + network shortfalls {c['network_shortfall']:,.1f} "
+                         f"+ stakes written off {c['stakes_written_off']:,.1f} = "
+                         f"{sum(v for k, v in c.items() if k != 'given_up_in_exchanges'):,.1f}")
+            lines.append(f"    (given up in distressed exchanges {c['given_up_in_exchanges']:,.1f}: partly in network "
+                         "shortfalls as the haircut payments fall due)")
         return "\n".join(lines)
 
 
@@ -377,6 +426,15 @@ def check_finite(results: "Results", file: str | None = None) -> None:
         if a.size and (a.min() < -1e-9 or a.max() > 1 + 1e-9):
             raise ScenarioError(where, name, None, f"a probability outside [0, 1] ({a.min():.6g} .. {a.max():.6g}; "
                                 "nothing was written): a bug or inputs beyond double precision; please report it")
+def _runway_quantiles(hist: np.ndarray, pct) -> np.ndarray:
+    """(percentiles, years) runway quantiles; those in the top bin (runway at the cap, or no
+    burn) are the cap itself, kernel.RUNWAY_HI; NaN for a year with no path alive."""
+    top = bin_edges(K.RUNWAY_LO, K.RUNWAY_HI, K.RUNWAY_BINS)[-2]
+    out = []
+    for h in hist:
+        q = hist_quantiles(h, K.RUNWAY_LO, K.RUNWAY_HI, pct) if h.sum() else np.full(len(pct), np.nan)
+        out.append(np.where(q >= top, K.RUNWAY_HI, q))
+    return np.array(out).T
 
 
 def _pct_ci(p, lo, hi) -> str:

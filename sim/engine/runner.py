@@ -59,6 +59,9 @@ def new_stats(M: ModelArrays) -> K.Stats:
         w_cascade=np.zeros(n + 1), w2_cascade=np.zeros(n + 1), w_loss=np.zeros(3),
         w_loss_hist=np.zeros(K.LOSS_BINS + 1), w_loss_hist_sum=np.zeros(K.LOSS_BINS + 1),
         w_contagious=np.zeros(n), w_loss_sum=np.zeros(n),
+        runway_hist=np.zeros((years, K.RUNWAY_BINS + 1), i64),
+        credit_event=np.zeros(n, i64), restructured=np.zeros(n, i64), rs_loss_sum=np.zeros(n),
+        loss_class=np.zeros((K.N_LOSS_CLASSES, 2)),
     )
 
 
@@ -66,20 +69,23 @@ def new_path_buffers(M: ModelArrays):
     """State, scratch and record arrays for one path (reused for every path of a chunk)."""
     n, m, q, steps = M.cash0.shape[0], M.c_payer.shape[0], M.t_amount.shape[0], M.n_steps
     st = K.State(
-        sc=np.zeros(4), cash=np.zeros(n), debt=np.zeros(n), amortising=np.zeros(n),
+        sc=np.zeros(5), cash=np.zeros(n), debt=np.zeros(n), amortising=np.zeros(n),
         loan_out=np.zeros(M.l_amount.shape[0]), log_ocf=np.zeros(n), alive=np.ones(n, bool),
         share=np.zeros((n, n)), stake0=np.zeros(n), impairment=np.zeros(n), net_shortfall=np.zeros(n),
         stake_lost=np.zeros(n), c_active=np.ones(m, bool), c_paid=np.zeros(m),
         c_relet=np.full(m, -1, np.int64), t_ok=np.zeros(q, bool), t_done=np.zeros(q, bool),
+        c_cut=np.full(m, -1, np.int64), c_scale=np.ones(m), rsh_paid=np.zeros(1),
+        c_lost=np.full(m, -1, np.int64),
     )
     ws = K.new_scratch(n, q)
     rec = K.Record(
         default_step=np.full(n, -1, np.int64), default_kind=np.zeros(n, np.int64),
         contagious=np.zeros(n, bool), loss=np.zeros(n), exposure=np.zeros(n), lost_backlog=np.zeros(n),
         revenue=np.zeros(steps), need=np.zeros(steps), gap=np.zeros(steps), winter=np.zeros(steps),
-        diag=np.zeros(3), flows=np.zeros((K.N_FLOWS, steps)),
+        diag=np.zeros(3), flows=np.zeros((K.N_FLOWS, steps)), runway=np.zeros(steps // M.steps_per_year),
+        credit_step=np.full(n, -1, np.int64), rs_loss=np.zeros(n),
     )
-    shocks = np.zeros((steps, n_shocks(n)))
+    shocks = np.zeros((steps, n_shocks(n, M.n_extra_shocks)))
     tranche_u = np.zeros(q)
     return st, ws, rec, shocks, tranche_u
 

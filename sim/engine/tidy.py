@@ -54,4 +54,10 @@ def tidy_rows(d: dict) -> list[tuple]:
     val(None, last, "loss_mean_bn", d["loss_mean"], d["loss_mean_se"])
     val(None, last, "loss_var99_bn", d["loss_var99"], d["loss_var99_se"])
     val(None, last, "loss_es99_bn", d["loss_es99"], d["loss_es99_se"])
+    for name, v in (d.get("loss_by_class") or {}).items():  # losses by who bears them
+        val(None, last, f"loss_{name}_bn", v, (d.get("loss_by_class_se") or {}).get(name))
+    for i, e in enumerate(ents if d.get("p_credit_event") else []):
+        prob(e, last, "p_credit_event", d["p_credit_event"][i])
+        prob(e, last, "p_distressed_exchange", d["p_restructured"][i])
+        val(e, last, "restructuring_loss_bn", d["restructuring_loss"][i])
     return rows

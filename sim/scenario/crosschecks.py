@@ -24,6 +24,11 @@ def _cross_checks(d: dict, ctx: _Ctx) -> None:
     def in_horizon(x: float, closed_end: bool = False) -> bool:
         return x >= y0 - TOL and (x <= y1 + TOL if closed_end else x < y1 - TOL)
 
+    tr = d["treasury"]
+    if tr["enabled"] and tr["draw_shocks"] is False:
+        ctx.error(("treasury", "draw_shocks"), "expected true or unset with treasury.enabled = true "
+                  "(the treasury draws its own shocks), found false")
+
     # names
     ents = d["entity"]
     entity_names = [e["name"] for e in ents]
@@ -61,6 +66,12 @@ def _cross_checks(d: dict, ctx: _Ctx) -> None:
 
     # lab
     ref(("lab", "entity"), d["lab"]["entity"])
+    rsh = d["revenue_share"]
+    if rsh["enabled"]:
+        if rsh["payee"] is None:
+            ctx.error(("revenue_share", "payee"), "missing: expected an entity name when revenue_share.enabled = true")
+        elif ref(("revenue_share", "payee"), rsh["payee"]) and rsh["payee"] == d["lab"]["entity"]:
+            ctx.error(("revenue_share", "payee"), f"expected an entity other than the lab, found {rsh['payee']!r}")
 
     # contracts
     for i, c in enumerate(d["contract"]):

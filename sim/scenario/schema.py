@@ -154,6 +154,70 @@ SECTIONS: dict[str, dict[str, Field]] = {
                             default=1.0, lo=0.0),
         "winter_shift": S("Logit shift of the roll-over probability in AI winter.", default=-1.0),
     },
+    "treasury": {
+        "enabled": Field("bool", "The lab's treasury (docs/model.md, section 3b): funding rounds close as "
+                         "random events and are banked, the lab raises when its runway falls below "
+                         "runway_target, and it can draw a credit facility. false: the lab raises only "
+                         "each step's shortfall, up to raise_share x valuation x dt (the rule before it).",
+                         default=False),
+        "draw_shocks": Field("bool", "Draw the treasury's uniform (one more random number per step, "
+                             "drawn after all the others of the path) even when the treasury is off, so "
+                             "runs with it off and on share their shocks path by path (common random "
+                             "numbers). Unset: drawn exactly when the treasury is on.", default=None),
+        "runway_target": F("The lab seeks a round when its cash after this step's payments is below "
+                           "this many years of projected burn.", "yr", default=1.5, lo=0.0),
+        "round_prob": P("Probability per year that a sought round closes, in boom at sentiment 1.", 0.6),
+        "round_prob_winter": P("Same probability in AI winter.", 0.2),
+        "round_sentiment_slope": F("Logit of the round's closing probability per unit of log sentiment.",
+                                   "", default=2.0),
+        "round_share": P("Proceeds of a round as a share of the lab's valuation.", 0.075),
+        "facility": F("Undrawn committed credit facility the lab can draw for what a round does not "
+                      "cover.", "$B", default=0.0, lo=0.0),
+        "facility_rate": F("Interest rate on the drawn facility.", "/yr", default=0.08, lo=0.0),
+    },
+    "revenue_share": {
+        "enabled": Field("bool", "A share of the lab's revenue owed to a partner each step (docs/model.md, "
+                         "section 6b), until a date or a cumulative cap. false: no such obligation.",
+                         default=False),
+        "payee": Field("ref", "Entity the lab pays the share to (required when enabled).", default=None),
+        "share": P("Share of the lab's revenue (R dt) owed each step.", 0.2),
+        "until": Field("date", "First date the share is no longer owed (e.g. 2031-01-01: through 2030).",
+                       "year", default=None),
+        "cap": F("Cumulative cap on what is paid; unset: none.", "$B", default=None, lo=0.0),
+    },
+    "capacity": {
+        "enabled": Field("bool", "The lab's compute capacity matters (docs/model.md, section 6c): when a "
+                         "supplier of the lab defaults, the lab's revenue falls by revenue_elasticity x the "
+                         "supplier's share of its scheduled compute until it re-sources after "
+                         "resource_delay, then pays for the replacement at a premium. false: a supplier's "
+                         "default only ends the lab's payments to it.", default=False),
+        "revenue_elasticity": F("Fraction of the lost compute share the lab loses in revenue.", "", default=1.0,
+                                lo=0.0, hi=1.0),
+        "resource_delay": F("Years until lost capacity is replaced.", "yr", default=1.0, lo=0.0),
+        "resource_premium": F("Price premium on replacement compute over the lost contract's schedule.",
+                              "share", default=0.2, lo=0.0),
+    },
+    "downturn_recovery": {
+        "enabled": Field("bool", "Recoveries fall in a downturn (docs/model.md, section 9): a default in AI "
+                         "winter, or in a step in which another entity also defaults, recovers `scale` x "
+                         "the entity's `recovery`. false: recoveries are constant.", default=False),
+        "scale": P("Factor on each entity's recovery in a downturn.", 0.575),
+    },
+    "restructuring": {
+        "enabled": Field("bool", "Flexible contracts and restructuring before default (docs/model.md, "
+                         "section 7c): the lab cuts the flexible share of its contracts when its runway "
+                         "is short, and closes a remaining gap by a haircut its contract payees accept "
+                         "(a distressed exchange, a credit event) up to haircut_max; only a larger gap is "
+                         "a hard default. false: every contract is take-or-pay and any gap is a default.",
+                         default=False),
+        "cut_runway": F("The lab gives notice on every flexible share when its cash after this step's "
+                        "funding is below this many years of projected burn.", "yr", default=0.5, lo=0.0),
+        "cut_notice": F("Notice before the first cut payment (at least one step).", "yr", default=0.25,
+                        lo=0.0),
+        "cut_penalty": P("Share of each cut amount the payer still pays (the cancellation penalty).", 0.2),
+        "haircut_max": F("Largest cumulative haircut on a contract's remaining payments its payee "
+                         "accepts in distressed exchanges.", "share", default=0.3, lo=0.0, hi=0.95),
+    },
 }
 
 ENTITY = {
@@ -208,6 +272,8 @@ CONTRACT = {
     "relet_share": P("Share of lost capacity the payee re-lets after a payer default.", 0.6),
     "relet_delay": Y("Delay before re-let capacity earns.", default=2.0, lo_open=False),
     "relet_discount": P("Price discount on re-let capacity.", 0.3),
+    "flexible_share": P("Share of each scheduled payment the payer may cut, with notice and a penalty "
+                        "([restructuring]; 0: fully take-or-pay).", 0.0),
 }
 
 TRANCHE = {

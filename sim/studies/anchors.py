@@ -35,7 +35,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ANCHORS_FILE = os.path.join(ROOT, "scenarios", "targets", "anchors.toml")
 SCENARIOS = os.path.join(ROOT, "scenarios")
 # the setting that measures HSBC's need: a year's raise may reach the whole valuation
-NEED_SETTING = {"lab.raise_share": 1.0, "lab.raise_share_winter": 1.0}
+# the per-step raise rule with its limit lifted (the treasury, which banks rounds, off)
+NEED_SETTING = {"lab.raise_share": 1.0, "lab.raise_share_winter": 1.0, "treasury.enabled": False,
+                "restructuring.enabled": False}
 P5, P50, P95 = (FAN_PERCENTILES.index(p) for p in (5, 50, 95))
 
 
@@ -152,9 +154,9 @@ def build_anchors(results: dict, data: dict, scenario_dir: str = SCENARIOS) -> A
     shipped = results["hsbc"]
     li = shipped.entity_index(shipped.lab)
     out.rows.append(Anchor(
-        "HSBC: OpenAI default by 2030 with base's funding rule", "hsbc", "-",
+        "HSBC: OpenAI default by 2030, per-step raise rule", "hsbc", "-",
         f"{100 * shipped.pd[li, k]:.1f}% [{100 * shipped.pd_lo[li, k]:.1f}, {100 * shipped.pd_hi[li, k]:.1f}]",
-        "-", "context", "no published figure: what HSBC's gap means when raising is limited as in base"))
+        "-", "context", "no published figure: what HSBC's gap means when raising is limited to raise_share (hsbc.toml: treasury off)"))
 
     # the company's burn through 2029
     p = data["plan_burn"]
