@@ -1,6 +1,8 @@
 """A pure-Python twin of one simulation period (no numba), for pinning `sim.engine.kernel.step`.
 
-Written from the economics (docs/model.md, sections 1-10, and the documented conventions of
+Written from the economics (docs/model.md, sections 1-11, with issue 12's treasury (7b),
+restructuring (7c), revenue share (6b), capacity (6c) and downturn recoveries (9), and the
+documented conventions of
 sim/engine/kernel.py), for readability rather than speed: plain Python floats and lists, one
 function per stage of the period. The joint clearing goes through the public, validated
 API `sim.engine.clearing.clear_detailed`, not the kernel's internal routines.
@@ -15,7 +17,8 @@ the period went through (used by the test to prove its coverage).
 
 Conventions the twin shares with the kernel (they are modelling choices, documented
 there): per-step amounts are annual amounts times dt; shocks per step are
-[z_revenue, z_sentiment, u_regime, z_jump, (z_ocf_i, u_refi_i) for each entity i];
+[z_revenue, z_sentiment, u_regime, z_jump, (z_ocf_i, u_refi_i) for each entity i], then,
+when the treasury's shock is drawn, u_treasury (docs/model.md sections 1, 7b);
 obligations due in a period are cleared jointly; a defaulted entity neither pays nor
 receives from the next period on.
 """

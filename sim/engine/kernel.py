@@ -8,11 +8,17 @@ is allocated inside the hot loop. The equations are documented in docs/model.md.
 Random numbers: each path draws its shocks for all steps up front, in a fixed order, from
 the chunk's own Generator (`draw_path_shocks`), whatever happens on the path; so two
 scenarios run with the same seed see the same shocks path by path (common random numbers),
-and `step` can be replayed on hand-made shocks. Importance sampling (sim.engine.rare)
-transforms those same draws (`tilt_shocks`) and carries each path's likelihood ratio
-into weighted statistics (the Stats.w_* fields); with an empty `ModelArrays.tilt` (the
-default) none of that runs. `ModelArrays.force_step` forces an entity to default at a step
-(sim.studies.importance); -1 (the default) never does.
+and `step` can be replayed on hand-made shocks. The treasury's uniform, when drawn, comes
+after all the other numbers of the path, so the others stay where they were. Importance
+sampling (sim.engine.rare) transforms those same draws (`tilt_shocks`) and carries each
+path's likelihood ratio into weighted statistics (the Stats.w_* fields); with an empty
+`ModelArrays.tilt` (the default) none of that runs. `ModelArrays.force_step` forces an
+entity to default at a step (sim.studies.importance); -1 (the default) never does.
+
+The credit economics (treasury, flexible contracts and restructuring, the revenue share,
+compute capacity, downturn recoveries, losses by who bears them) each sit behind a switch
+of `ModelArrays` (tr_on, rs_on, rsh_on, cap_on, dr_on); with all of them off the operations,
+and so the results, are exactly those of the model before them.
 
 Speed (benchmarks/RESULTS.md). All the work of a chunk runs inside one function, `_run`:
 what does not change along a path (per-step drifts, square roots, the sparsity pattern of
