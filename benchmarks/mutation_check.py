@@ -62,7 +62,7 @@ MUTANTS = [
     Mutant("drift_sign", "drift sign `g - vol^2/2` -> `g + vol^2/2`", "sim/engine/kernel.py",
            "rev_drift[t] = (g - 0.5 * vol * vol) * dt", "rev_drift[t] = (g + 0.5 * vol * vol) * dt"),
     Mutant("recovery_kernel", "recovery `(1-R) remaining` -> `R remaining`", "sim/engine/kernel.py",
-           "(1.0 - recovery[i]) * remaining_debt", "recovery[i] * remaining_debt"),
+           "(1.0 - rec_i) * remaining_debt", "rec_i * remaining_debt"),
     Mutant("half_life_index", "half-life step index `t` -> `t+1`", "sim/engine/kernel.py",
            "0.5 ** (t * dt / M.half_life)", "0.5 ** ((t + 1) * dt / M.half_life)"),
     Mutant("sentiment_sqrt", "missing square root in the sentiment step size", "sim/engine/model.py",
@@ -84,7 +84,8 @@ MUTANTS = [
            "out[first:first + spy] += float(amount) / spy", "out[first:first + spy] += float(amount)"),
     # others: kernel
     Mutant("delivery_cost_sign", "payee's delivery cost added instead of paid", "sim/engine/kernel.py",
-           "net_out[b] -= c_cost[c] * amount", "net_out[b] += c_cost[c] * amount"),
+           "L[a, b] += amount\n                    net_out[b] -= c_cost[c] * amount",
+           "L[a, b] += amount\n                    net_out[b] += c_cost[c] * amount"),
     Mutant("backlog_index", "lost backlog counted from this step, not the next", "sim/engine/kernel.py",
            "backlog = c_remaining[c, t + 1]", "backlog = c_remaining[c, t]"),
     Mutant("els_ignores_stake_loss", "ELS counterfactual keeps others' stake write-offs", "sim/engine/kernel.py",
