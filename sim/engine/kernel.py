@@ -490,6 +490,24 @@ def rsh_year(share, revenue, until, t, t_next, cap_left, dt):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def add_projected_compute(total, t, t_next, lab, c_active, c_payer, c_remaining, c_cut, c_flex, c_scale, rs_on,
+                          rs_pen):
+    """`total` plus the lab's committed compute over steps t+1 .. t_next-1 as it stands (after
+    cuts and haircuts when restructuring is on): the contract part of its projected burn,
+    added contract by contract in order (so the sum is the same to the last bit wherever used)."""
+    for c in range(c_active.shape[0]):
+        if c_active[c] and c_payer[c] == lab:
+            if rs_on:
+                total += (contract_value(c_remaining[c, t + 1],
+                                         c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen)
+                          - contract_value(c_remaining[c, t_next],
+                                           c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
+            else:
+                total += c_remaining[c, t + 1] - c_remaining[c, t_next]
+    return total
+
+
+@njit(cache=True, nogil=True, inline="always")
 def due_factors(t, cut, flex, penalty):
     """(volume share delivered, share of the schedule due) of a contract at step t."""
     if cut >= 0 and t >= cut:
@@ -775,15 +793,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 burn = revenue * opex_share[t] - revenue + (rate[lab] * (debt[lab] - sc[3])
                                                             + M.tr_fac_rate * sc[3])
                 t_next = min(t + 1 + spy, M.n_steps)
-                for c in range(m):  # the next year's committed compute
-                    if c_active[c] and c_payer[c] == lab:
-                        if M.rs_on:
-                            burn += (contract_value(c_remaining[c, t + 1],
-                                                    c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen)
-                                     - contract_value(c_remaining[c, t_next],
-                                                      c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
-                        else:
-                            burn += c_remaining[c, t + 1] - c_remaining[c, t_next]
+                burn = add_projected_compute(burn, t, t_next, lab, c_active, c_payer, c_remaining, c_cut, c_flex,
+                                             c_scale, M.rs_on, rs_pen)  # the next year's committed compute
                 if M.rsh_on:
                     burn += rsh_year(M.rsh_share, revenue, M.rsh_until, t, t_next, M.rsh_cap - rsh_paid[0], dt)
                 raised = 0.0
@@ -1083,15 +1094,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     burn_y = revenue * opex_share[t] - revenue + (rate[lab] * (debt[lab] - sc[3])
                                                                   + M.tr_fac_rate * sc[3])
                     t_next = min(t + 1 + spy, M.n_steps)
-                    for c in range(m):
-                        if c_active[c] and c_payer[c] == lab:
-                            if M.rs_on:
-                                burn_y += (contract_value(c_remaining[c, t + 1],
-                                                          c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen)
-                                           - contract_value(c_remaining[c, t_next],
-                                                            c_remaining[c, max(c_cut[c], t_next)], c_cut[c], c_flex[c], rs_pen)) * c_scale[c]
-                            else:
-                                burn_y += c_remaining[c, t + 1] - c_remaining[c, t_next]
+                    burn_y = add_projected_compute(burn_y, t, t_next, lab, c_active, c_payer, c_remaining, c_cut,
+                                                   c_flex, c_scale, M.rs_on, rs_pen)
                     if M.rsh_on:
                         burn_y += rsh_year(M.rsh_share, revenue, M.rsh_until, t, t_next, M.rsh_cap - rsh_paid[0], dt)
                     if burn_y > 0.0 and cash[lab] < RUNWAY_HI * burn_y:
