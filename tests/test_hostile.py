@@ -442,3 +442,15 @@ def test_sweep_that_replaces_an_array_then_selects_in_it(tmp_path, capsys):
     f = _write(tmp_path / "sw.toml", _text() + '\n[sweep]\n"entity" = [0.1, 0.2]\n"entity.Lab.cash" = [1.0, 2.0]\n')
     assert main(["validate", f]) == 2
     assert "entity.Lab.cash" in _one_clean_line(capsys.readouterr().err, "sw.toml")
+
+
+def test_a_patched_unusual_value_warns_like_any_other(tmp_path):
+    """[patch] values are validated in a second pass; its warnings must reach the user too."""
+    from sim.scenario import load_scenario
+
+    base = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios", "base.toml")
+    child = tmp_path / "child.toml"
+    child.write_text(f'extends = "{base}"\nname = "child"\n\n[patch]\n"lab.valuation_multiple" = 150.0\n')
+    warned = load_scenario(str(child)).warnings
+    assert any("valuation_multiple" in w.key for w in warned), warned
+    assert load_scenario(base).warnings == ()  # the shipped file itself warns of nothing

@@ -121,9 +121,11 @@ def _build(chain: list[_Src], path: str | None, source: str) -> Scenario:
         if hint is None:
             raise
         raise ScenarioError(hint.file, hint.key, hint.line, hint.message, err.errors) from None
-    if patches:
-        data = apply_patches(data, chain, patches, _validate)
-    return Scenario(data["name"], path, data, source, tuple(chain), frozenset(), tuple(ctx.warnings))
+    warnings = list(ctx.warnings)
+    if patches:  # the second pass sees every value as patched, so its warnings replace the first's
+        warnings = []
+        data = apply_patches(data, chain, patches, _validate, warnings)
+    return Scenario(data["name"], path, data, source, tuple(chain), frozenset(), tuple(warnings))
 
 
 def load_scenario(path) -> Scenario:

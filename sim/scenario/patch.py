@@ -80,8 +80,9 @@ class _PatchCtx(_Ctx):
         return super().locate(path)
 
 
-def apply_patches(data: dict, chain: list[_Src], patches, validate) -> dict:
-    """`data` (validated) with the patches applied and validated again by `validate(data, ctx)`."""
+def apply_patches(data: dict, chain: list[_Src], patches, validate, warnings: list | None = None) -> dict:
+    """`data` (validated) with the patches applied and validated again by `validate(data, ctx)`;
+    that second pass's warnings (unusual values, patched ones included) go into `warnings`."""
     import copy
 
     data = copy.deepcopy(data)
@@ -96,7 +97,11 @@ def apply_patches(data: dict, chain: list[_Src], patches, validate) -> dict:
             raise ScenarioError(src.name, f"{PATCH}.{key}", line, "a [patch] sets values; it cannot unset one")
         _assign(data, path, value)
         patched[path[:-1] if _is_schedule_year(data, path) else path] = (src.name, line)
-    return validate(data, _PatchCtx(list(chain), data, patched))
+    ctx = _PatchCtx(list(chain), data, patched)
+    out = validate(data, ctx)
+    if warnings is not None:
+        warnings.extend(ctx.warnings)
+    return out
 
 
 def _names(items) -> list[str]:
