@@ -10,10 +10,11 @@ import os
 
 import numpy as np
 
-from sim.engine import chunk_generator, new_path_buffers
 from sim.engine import kernel as K
 from sim.engine.model import compile_scenario
 from sim.scenario.loader import load_scenario, scenario_from_dict
+
+from .paths import replay
 
 try:
     from tests.test_twin import STRESSED
@@ -34,14 +35,7 @@ def _scenario(capacity=None, stress_oracle=False):
 
 
 def _run(M, n_paths):
-    st, ws, rec, shocks, tranche_u = new_path_buffers(M)
-    rng = chunk_generator(SEED, 0)
-    out = []
-    for _ in range(n_paths):
-        K.draw_path_shocks(rng, shocks, tranche_u)
-        K.simulate_path(M, shocks, tranche_u, st, ws, rec)
-        out.append((rec.default_step.copy(), rec.revenue.copy(), rec.flows.copy()))
-    return out
+    return [(rec.default_step.copy(), rec.revenue.copy(), rec.flows.copy()) for _, rec in replay(M, n_paths, SEED)]
 
 
 def _lab_defaults(M, n_paths):

@@ -8,11 +8,12 @@ import copy
 
 import numpy as np
 
-from sim.engine import chunk_generator, new_path_buffers
 from sim.engine import kernel as K
 from sim.engine.model import compile_scenario
 from sim.engine.runner import new_stats, simulate
 from sim.scenario.loader import scenario_from_dict
+
+from .paths import replay
 
 try:
     from tests.test_twin import STRESSED_DOWNTURN
@@ -27,12 +28,8 @@ def test_outside_class_is_the_headline_and_classes_sum_per_path_quantities():
     s, _, _ = simulate(M, 60, SEED, chunk_size=60, threads=1)
     assert s.loss_class[K.L_OUTSIDE, 0] == s.total_loss[0] and s.loss_class[K.L_OUTSIDE, 1] == s.total_loss[1]
     # the same chunk path by path: the classes are sums of end-of-path state and record
-    st, ws, rec, shocks, tranche_u = new_path_buffers(M)
-    rng = chunk_generator(SEED, 0)
     want = np.zeros(K.N_LOSS_CLASSES)
-    for _ in range(60):
-        K.draw_path_shocks(rng, shocks, tranche_u)
-        K.simulate_path(M, shocks, tranche_u, st, ws, rec)
+    for st, rec in replay(M, 60, SEED):
         want += [rec.loss[rec.default_step >= 0].sum(), st.impairment.sum(), st.net_shortfall.sum(),
                  st.stake_lost.sum(), rec.rs_loss.sum()]
     assert np.allclose(s.loss_class[:, 0], want, rtol=1e-12, atol=1e-9)

@@ -10,11 +10,12 @@ import copy
 
 import numpy as np
 
-from sim.engine import chunk_generator, new_path_buffers
 from sim.engine import kernel as K
 from sim.engine.model import compile_scenario
 from sim.engine.runner import simulate
 from sim.scenario.loader import scenario_from_dict
+
+from .paths import replay
 
 try:
     from tests.test_twin import STRESSED
@@ -38,12 +39,8 @@ def _scenario(flex=True, treasury=None, **restructuring):
 def _paths(M, n_paths, seed=SEED):
     """(default step of the lab or n_steps, credit step, flows, c_cut, first default of
     anyone or n_steps) per path."""
-    st, ws, rec, shocks, tranche_u = new_path_buffers(M)
-    rng = chunk_generator(seed, 0)
     out = []
-    for _ in range(n_paths):
-        K.draw_path_shocks(rng, shocks, tranche_u)
-        K.simulate_path(M, shocks, tranche_u, st, ws, rec)
+    for st, rec in replay(M, n_paths, seed):
         d = int(rec.default_step[M.lab])
         first = min([int(x) for x in rec.default_step if x >= 0], default=M.n_steps)
         out.append((d if d >= 0 else M.n_steps, int(rec.credit_step[M.lab]), rec.flows.copy(), st.c_cut.copy(),

@@ -9,12 +9,12 @@ import copy
 import numpy as np
 import pytest
 
-from sim.engine import chunk_generator, new_path_buffers
-from sim.engine import kernel as K
 from sim.engine.model import compile_scenario
 from sim.engine.runner import simulate
 from sim.scenario import ScenarioError
 from sim.scenario.loader import scenario_from_dict
+
+from .paths import replay
 
 try:
     from tests.test_twin import STRESSED
@@ -32,12 +32,8 @@ def _scenario(**rsh):
 
 
 def _paths(M, n_paths):
-    st, ws, rec, shocks, tranche_u = new_path_buffers(M)
-    rng = chunk_generator(SEED, 0)
     out = []
-    for _ in range(n_paths):
-        K.draw_path_shocks(rng, shocks, tranche_u)
-        K.simulate_path(M, shocks, tranche_u, st, ws, rec)
+    for st, rec in replay(M, n_paths, SEED):
         d = int(rec.default_step[M.lab])
         out.append((d if d >= 0 else M.n_steps, float(st.rsh_paid[0]), rec.revenue.copy(),
                     bool(st.alive[M.rsh_payee])))

@@ -10,11 +10,12 @@ import math
 
 import numpy as np
 
-from sim.engine import chunk_generator, new_path_buffers
 from sim.engine import kernel as K
 from sim.engine.model import compile_scenario
 from sim.engine.runner import simulate
 from sim.scenario.loader import scenario_from_dict
+
+from .paths import replay
 
 try:
     from tests.test_twin import STRESSED
@@ -68,15 +69,8 @@ def test_a_larger_facility_never_brings_the_labs_default_forward():
     # that would otherwise be a default, so the lab defaults no earlier with more of it
     def default_steps(facility):
         M = _scenario(enabled=True, facility=facility, round_prob=0.3, round_prob_winter=0.1)
-        st, ws, rec, shocks, tranche_u = new_path_buffers(M)
-        rng = chunk_generator(SEED, 0)
-        out = []
-        for _ in range(150):
-            K.draw_path_shocks(rng, shocks, tranche_u)
-            K.simulate_path(M, shocks, tranche_u, st, ws, rec)
-            d = int(rec.default_step[M.lab])
-            out.append(d if d >= 0 else M.n_steps)
-        return np.array(out)
+        return np.array([d if (d := int(rec.default_step[M.lab])) >= 0 else M.n_steps
+                         for _, rec in replay(M, 150, SEED)])
 
     d0, d10, d40 = default_steps(0.0), default_steps(10.0), default_steps(40.0)
     assert (d10 >= d0).all() and (d40 >= d10).all()
@@ -94,12 +88,8 @@ def test_rounds_close_at_their_probability_and_raise_their_share_of_the_valuatio
     d["treasury"] = {"enabled": True, "runway_target": 1e6, "round_prob": p_year, "round_share": share,
                      "round_sentiment_slope": 0.0}
     M = compile_scenario(scenario_from_dict(d))
-    st, ws, rec, shocks, tranche_u = new_path_buffers(M)
-    rng = chunk_generator(SEED, 1)
     closed = tried = 0
-    for _ in range(200):
-        K.draw_path_shocks(rng, shocks, tranche_u)
-        K.simulate_path(M, shocks, tranche_u, st, ws, rec)
+    for _, rec in replay(M, 200, SEED, chunk=1):
         for t in range(M.n_steps):
             if rec.default_step[M.lab] >= 0 and t >= rec.default_step[M.lab]:
                 break

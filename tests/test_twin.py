@@ -287,69 +287,23 @@ def test_twin_comparison_covers_every_branch(comparison):
     assert not missing, f"branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
 
 
-@pytest.fixture(scope="module")
-def comparison_treasury():
-    return run_comparison(STRESSED_TREASURY, N_PATHS_TREASURY)
+# Each of issue 12's mechanisms on its own stressed web: (label, scenario, paths, branches it must exercise)
+MECHANISM_CASES = [
+    ("treasury", STRESSED_TREASURY, N_PATHS_TREASURY, REQUIRED_EVENTS_TREASURY),
+    ("restructuring", STRESSED_RESTRUCTURING, N_PATHS_RESTRUCTURING, REQUIRED_EVENTS_RESTRUCTURING),
+    ("revenue share", STRESSED_REVENUE_SHARE, N_PATHS_REVENUE_SHARE, REQUIRED_EVENTS_REVENUE_SHARE),
+    ("capacity", STRESSED_CAPACITY, N_PATHS_CAPACITY, REQUIRED_EVENTS_CAPACITY),
+    ("downturn recoveries", STRESSED_DOWNTURN, N_PATHS_DOWNTURN, REQUIRED_EVENTS_DOWNTURN),
+]
 
 
-def test_kernel_step_matches_twin_with_treasury(comparison_treasury):
-    events, cmp, _ = comparison_treasury
+@pytest.mark.parametrize("label, scenario, paths, required", MECHANISM_CASES, ids=[c[0] for c in MECHANISM_CASES])
+def test_kernel_step_matches_twin_with_each_mechanism(label, scenario, paths, required):
+    events, cmp, _ = run_comparison(scenario, paths)
     assert cmp.compared > 0
     assert cmp.max_discrepancy <= TOL
-    missing = [e for e in REQUIRED_EVENTS_TREASURY if events.get(e, 0) == 0]
-    assert not missing, f"treasury branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
-
-
-@pytest.fixture(scope="module")
-def comparison_restructuring():
-    return run_comparison(STRESSED_RESTRUCTURING, N_PATHS_RESTRUCTURING)
-
-
-def test_kernel_step_matches_twin_with_restructuring(comparison_restructuring):
-    events, cmp, _ = comparison_restructuring
-    assert cmp.compared > 0
-    assert cmp.max_discrepancy <= TOL
-    missing = [e for e in REQUIRED_EVENTS_RESTRUCTURING if events.get(e, 0) == 0]
-    assert not missing, f"restructuring branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
-
-
-@pytest.fixture(scope="module")
-def comparison_revenue_share():
-    return run_comparison(STRESSED_REVENUE_SHARE, N_PATHS_REVENUE_SHARE)
-
-
-def test_kernel_step_matches_twin_with_revenue_share(comparison_revenue_share):
-    events, cmp, _ = comparison_revenue_share
-    assert cmp.compared > 0
-    assert cmp.max_discrepancy <= TOL
-    missing = [e for e in REQUIRED_EVENTS_REVENUE_SHARE if events.get(e, 0) == 0]
-    assert not missing, f"revenue-share branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
-
-
-@pytest.fixture(scope="module")
-def comparison_capacity():
-    return run_comparison(STRESSED_CAPACITY, N_PATHS_CAPACITY)
-
-
-def test_kernel_step_matches_twin_with_capacity(comparison_capacity):
-    events, cmp, _ = comparison_capacity
-    assert cmp.compared > 0
-    assert cmp.max_discrepancy <= TOL
-    missing = [e for e in REQUIRED_EVENTS_CAPACITY if events.get(e, 0) == 0]
-    assert not missing, f"capacity branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
-
-
-@pytest.fixture(scope="module")
-def comparison_downturn():
-    return run_comparison(STRESSED_DOWNTURN, N_PATHS_DOWNTURN)
-
-
-def test_kernel_step_matches_twin_with_downturn_recoveries(comparison_downturn):
-    events, cmp, _ = comparison_downturn
-    assert cmp.compared > 0
-    assert cmp.max_discrepancy <= TOL
-    missing = [e for e in REQUIRED_EVENTS_DOWNTURN if events.get(e, 0) == 0]
-    assert not missing, f"downturn branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
+    missing = [e for e in required if events.get(e, 0) == 0]
+    assert not missing, f"{label} branches never exercised: {missing}; counts: {dict(sorted(events.items()))}"
 
 
 def test_twin_step_does_not_mutate_its_input():
@@ -364,13 +318,7 @@ def test_twin_step_does_not_mutate_its_input():
 
 
 if __name__ == "__main__":
-    for scen, paths, required in ((STRESSED, N_PATHS, REQUIRED_EVENTS),
-                                  (STRESSED_TREASURY, N_PATHS_TREASURY, REQUIRED_EVENTS_TREASURY),
-                                  (STRESSED_RESTRUCTURING, N_PATHS_RESTRUCTURING,
-                                   REQUIRED_EVENTS_RESTRUCTURING),
-                                  (STRESSED_REVENUE_SHARE, N_PATHS_REVENUE_SHARE, REQUIRED_EVENTS_REVENUE_SHARE),
-                                  (STRESSED_CAPACITY, N_PATHS_CAPACITY, REQUIRED_EVENTS_CAPACITY),
-                                  (STRESSED_DOWNTURN, N_PATHS_DOWNTURN, REQUIRED_EVENTS_DOWNTURN)):
+    for _, scen, paths, required in [("base web", STRESSED, N_PATHS, REQUIRED_EVENTS), *MECHANISM_CASES]:
         t0 = time.perf_counter()
         events, cmp, cons = run_comparison(scen, paths)
         print(f"{scen['name']}: {time.perf_counter() - t0:.1f} s, {cmp.compared} values compared, max discrepancy "
