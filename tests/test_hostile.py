@@ -95,11 +95,12 @@ def test_unwritable_out_is_an_error_before_any_simulation(tmp_path, monkeypatch,
         out = os.devnull
     elif kind == "procfs":  # not writable even by root
         if not os.path.isdir("/proc/self"):
-            pytest.skip("no /proc")
+            pytest.skip("no procfs: this case needs Linux's /proc, a folder even root cannot write to")
         out = "/proc/self/bubblesim-out"
     else:
         if os.geteuid() == 0:
-            pytest.skip("root writes into read-only folders")
+            pytest.skip("running as root, whom permission bits do not stop; the procfs case checks the same "
+                        "refusal (an unwritable --out, before any simulation) for root too")
         ro = tmp_path / "ro"
         ro.mkdir()
         ro.chmod(0o500)
@@ -174,7 +175,7 @@ def test_extends_accepts_only_regular_files(tmp_path, target):
         (tmp_path / "d.toml").mkdir()
         target = "d.toml"
     elif not os.path.exists(target):
-        pytest.skip(f"no {target} here")
+        pytest.skip(f"{target} does not exist on this platform (a Unix special file)")
     f = _write(tmp_path / "child.toml", f'extends = "{target}"\n' + _text())
     proc = subprocess.run([sys.executable, "-m", "sim", "validate", f], capture_output=True, text=True,
                           timeout=30, stdin=subprocess.PIPE)  # an open pipe: /dev/stdin would block
