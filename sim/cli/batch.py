@@ -49,8 +49,7 @@ def cmd_batch(args) -> int:
     from sim.cli.common import (
         EXIT_BAD_INPUT,
         EXIT_OK,
-        OutputError,
-        check_out_dir,
+        out_dir_problem,
         parse_sets,
         print_warnings,
         run_size_problem,
@@ -83,11 +82,7 @@ def cmd_batch(args) -> int:
         return EXIT_OK
     biggest = max(plan.variants, key=lambda v: v.max_paths or v.paths)
     problem = run_size_problem(biggest.base, biggest.max_paths or biggest.paths, plan.chunk_size, args.threads)
-    if problem is None:
-        try:
-            check_out_dir(args.out)
-        except OutputError as err:
-            problem = str(err)
+    problem = problem or out_dir_problem(args.out)
     if problem:
         print(f"bubblesim: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT

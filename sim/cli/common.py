@@ -112,6 +112,15 @@ def check_out_dir(out: str, flag: str = "--out") -> None:
         raise OutputError(f"{flag} {shown} is not writable: {err.strerror or err}") from None
 
 
+
+def out_dir_problem(out: str, flag: str = "--out") -> str | None:
+    """Why `out` cannot be written (`check_out_dir`'s message), or None when it can."""
+    try:
+        check_out_dir(out, flag)
+    except OutputError as err:
+        return str(err)
+    return None
+
 # Run size: per chunk in flight, the statistics (histograms per step) and one path's buffers;
 # time from about 1e-7 s per path, entity and step on one core of the 2-core reference machine.
 MAX_PATHS = 1_000_000_000

@@ -8,12 +8,11 @@ import sys
 from sim.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
-    OutputError,
     _positive_int,
     _seed,
     add_set_option,
     apply_sets,
-    check_out_dir,
+    out_dir_problem,
     parse_sets,
     print_warnings,
     safe,
@@ -55,10 +54,9 @@ def cmd_importance(args) -> int:
     print_warnings(scenario.warnings)
     stem = os.path.splitext(os.path.basename(scenario.path or ""))[0]
     out = args.out or os.path.join("runs", f"{slug(scenario.name, stem)}-importance")  # never a raw name
-    try:
-        check_out_dir(out)  # before the work, not after
-    except OutputError as err:
-        print(f"bubblesim: {err}", file=sys.stderr)
+    problem = out_dir_problem(out)  # before the work, not after
+    if problem:
+        print(f"bubblesim: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
     def progress(k, total, name):

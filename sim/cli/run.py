@@ -9,14 +9,13 @@ import sys
 from sim.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
-    OutputError,
     _positive_int,
     _progress_printer,
     _seed,
     add_precision_options,
     add_set_option,
     apply_sets,
-    check_out_dir,
+    out_dir_problem,
     parse_sets,
     print_warnings,
     run_size_problem,
@@ -88,11 +87,7 @@ def cmd_run(args) -> int:
     else:
         most = args.paths or scenario.data["paths"]
     problem = run_size_problem(scenario, most, args.chunk_size or DEFAULT_CHUNK_SIZE, args.threads)
-    if problem is None:
-        try:
-            check_out_dir(out)
-        except OutputError as err:
-            problem = str(err)
+    problem = problem or out_dir_problem(out)
     if problem:
         print(f"bubblesim: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from sim.cli.common import OutputError, _float, _log, check_out_dir, default_out, print_warnings
+from sim.cli.common import _float, _log, default_out, out_dir_problem, print_warnings
 from sim.engine.runner import DEFAULT_CHUNK_SIZE
 from sim.studies.metrics import (
     METRIC_FORMS,
@@ -83,10 +83,10 @@ def cmd_sensitivity(args) -> int:
 
     scenario = apply_sets(load_scenario(args.scenario), parse_sets(args.sets))
     print_warnings(scenario.warnings)
-    try:
-        check_out_dir(args.out or default_out(scenario, "-sensitivity"))
-    except OutputError as err:
-        print(f"bubblesim: {err}", file=sys.stderr)
+    out = args.out or default_out(scenario, "-sensitivity")  # never a path taken raw from the scenario
+    problem = out_dir_problem(out)  # before the work, not after
+    if problem:
+        print(f"bubblesim: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.max_paths is not None and args.target_se is None:
         print("bubblesim: --max-paths needs --target-se", file=sys.stderr)
@@ -102,7 +102,6 @@ def cmd_sensitivity(args) -> int:
     except SensitivityError as err:
         print(f"bubblesim: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    out = args.out or default_out(scenario, "-sensitivity")  # never a path taken raw from the scenario
     written = write_sensitivity(table, out)
     if not args.quiet:
         print(sensitivity_table(table))
@@ -117,10 +116,10 @@ def cmd_reverse_stress(args) -> int:
 
     scenario = load_scenario(args.scenario)
     print_warnings(scenario.warnings)
-    try:
-        check_out_dir(args.out or default_out(scenario, "-reverse-stress"))
-    except OutputError as err:
-        print(f"bubblesim: {err}", file=sys.stderr)
+    out = args.out or default_out(scenario, "-reverse-stress")  # never a path taken raw from the scenario
+    problem = out_dir_problem(out)  # before the work, not after
+    if problem:
+        print(f"bubblesim: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         res = reverse_stress(scenario, args.param, args.target, metric=args.metric, lo=args.lo, hi=args.hi,
@@ -130,7 +129,6 @@ def cmd_reverse_stress(args) -> int:
     except SensitivityError as err:
         print(f"bubblesim: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    out = args.out or default_out(scenario, "-reverse-stress")
     path = write_reverse_stress(res, out)
     if not args.quiet:
         print(reverse_stress_text(res))
