@@ -21,6 +21,8 @@ beside the report. Sections:
     point in a fresh process; threads 1 and 2
  6. start-up: cold JIT compile, warm (cached) time to first result, and `warmup`
  7. profile: where the time goes (Linux perf; skipped when perf is unavailable)
+ 8. the credit economics of issue 12: base.toml as shipped against the same kernel with every
+    issue-12 mechanism off, interleaved rounds, 1 and 2 threads (benchmarks/bench_economics.py)
 
 --quick runs smaller versions of everything (a smoke test, ~3 minutes; figures noisier).
 The full run takes about 10-15 minutes on the 2-core reference machine.
@@ -491,6 +493,13 @@ def s6_startup(cfg):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def s8_economics(cfg):
+    from bench_economics import measure
+
+    paths = cfg["paths_base"] // 5
+    return {f"t{th}": measure(paths, cfg["repeat"], threads=th) for th in (1, 2)}
+
+
 def s7_profile(cfg):
     if shutil.which("perf") is None or shutil.which("objdump") is None:
         return {"skipped": "perf or objdump not available"}
@@ -804,6 +813,23 @@ def write_report(path, R, cfg):
         for t in p["top_lines"][:10]:
             add(f"| {100 * t['share']:.1f}% | {t['line']} | `{t['code'][:90]}` |")
         add("")
+    if "s8" in R:
+        add("## The credit economics of issue 12 (section 8)")
+        add("")
+        e1 = R["s8"]["t1"]
+        add(f"base.toml, {fmt(e1['paths'])} paths, median of {e1['repeat']} interleaved rounds, the same jitted "
+            "code: `on` is base.toml as shipped (treasury, restructuring, revenue share, capacity, partners that "
+            "build, downturn recoveries); `off` has every issue-12 mechanism off but draws the treasury's shock "
+            "(the waterfall's pairing); `off-old-stream` is the model before issue 12. Goal: on within 1.5x.")
+        add("")
+        add("| variant | ns/path-step, 1 thread | ratio | ns/path-step, 2 threads | ratio |")
+        add("|---|---:|---:|---:|---:|")
+        e2 = R["s8"]["t2"]
+        for k in e1["ns"]:
+            add(f"| {k} | {fmt(e1['ns'][k])} | {e1['ratio'][k]:.2f}x | {fmt(e2['ns'][k])} | {e2['ratio'][k]:.2f}x |")
+        add("")
+        add(f"Goal (on within 1.5x of off-old-stream): {goal(max(e1['ratio']['on'], e2['ratio']['on']) <= 1.5)}")
+        add("")
     add("## Closing note: goals and what limits them")
     add("")
     for para in closing_note(R):
@@ -890,7 +916,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per figure (median)")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--only", nargs="*", default=None,
-                    help="sections to run (0-7); 1-3 always run (the report needs them)")
+                    help="sections to run (0-8); 1-3 always run (the report needs them)")
     ap.add_argument("--no-baseline", action="store_true", help="skip section 0 (needs git)")
     ap.add_argument("--recheck-json", default=None,
                     help="with --from-json: a later (e.g. --quick) run's results.json whose like-for-like "
@@ -922,7 +948,7 @@ def main():
         print(f"re-rendered {args.out} from {args.from_json}", file=sys.stderr)
         return
     cfg = config(args.quick, args.repeat)
-    only = set(args.only) if args.only is not None else set("01234567")
+    only = set(args.only) if args.only is not None else set("012345678")
     if args.no_baseline:
         only.discard("0")
     t_start = time.perf_counter()
@@ -951,6 +977,8 @@ def main():
         R["s6"] = section("6 start-up", s6_startup, cfg)
     if "7" in only:
         R["s7"] = section("7 profile", s7_profile, cfg)
+    if "8" in only:
+        R["s8"] = section("8 economics", s8_economics, cfg)
     R["base_sizes"] = {"contracts": int(M.c_payer.shape[0]), "tranches": int(M.t_amount.shape[0]),
                        "loans": int(M.l_amount.shape[0])}
     R["one_million_s"] = 1e6 * M.n_steps * R["s1"]["t2"]["ns"] * 1e-9

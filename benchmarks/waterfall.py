@@ -66,6 +66,11 @@ def main(argv=None) -> int:
         rs = r.get("p_restructured") or [0.0] * len(r["entities"])
         print(f"{name}: {r['lab']} P(credit event) {100 * ce[i]:.2f}%, P(distressed exchange) "
               f"{100 * rs[i]:.2f}%, P(hard default) {100 * r['pd'][i][-1]:.2f}%")
+        if r.get("p_covenant_breach"):  # [build] on: covenants and new debt (levels only)
+            cells = [f"{e} breach {100 * r['p_covenant_breach'][k]:.1f}% / covenant default "
+                     f"{100 * r['p_covenant_default'][k]:.1f}% / new debt {r['new_debt_mean'][k]:.0f} $B"
+                     for k, e in enumerate(r["entities"]) if r["new_debt_mean"][k] > 0 or r["p_covenant_breach"][k] > 0]
+            print(f"{name}: " + "; ".join(cells))
     return 0
 
 

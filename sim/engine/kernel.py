@@ -944,7 +944,11 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     keep = M.cash_floor * cash0[i]
                     for u in range(t + 1, min(t + 1 + spy, M.n_steps)):
                         keep += amort[i] + amort_new[i] + bullet[i, u] + M.lease[i, u]
-                    f = max(0.0, e[i] + due_in[i] - pbar[i] - keep)
+                    a = e[i] + due_in[i] - pbar[i]
+                    if a < 0.0:  # cannot meet this step's obligations: it neither builds nor borrows to
+                        bscale[i] = 0.0
+                        continue
+                    f = max(0.0, a - keep)
                     short = plan - f
                     if short > 0.0:
                         lev = debt[i] / equity[i] if equity[i] > 0.0 else 0.0
@@ -1071,7 +1075,13 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                                 covenant[i] = True
                                 cov_fund[i] = nd > M.ltv_default * (h_all + stake_lost[i])
                     if M.coverage_min[i] > 0.0 and not covenant[i]:
-                        cov_cf[i] += net_out[i]
+                        # operating cash flow: outside flow net of delivery costs, plus what the
+                        # network paid it, less equity tranches it received (not operating)
+                        cf = net_out[i] + receipts[i]
+                        for k in range(q):
+                            if pending[k] and t_investee[k] == i:
+                                cf -= t_amount[k] * frac[t_investor[k]]
+                        cov_cf[i] += cf
                         cov_int[i] += interest_now[i]
                         cov_short[i] += shortfall_now[i]
                         if t % spy == spy - 1:

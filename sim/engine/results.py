@@ -199,8 +199,9 @@ class Results:
             runway_pct=_runway_quantiles(s.runway_hist, pct),
             p_credit_event=s.credit_event / n_paths, p_restructured=s.restructured / n_paths,
             restructuring_loss=s.rs_loss_sum / n_paths,
-            p_covenant_breach=s.breached / n_paths, p_covenant_default=s.covenant_default / n_paths,
-            new_debt_mean=s.new_debt_sum / n_paths, holdings_sold_mean=s.sold_sum / n_paths,
+            **({} if not M.build_on else dict(
+                p_covenant_breach=s.breached / n_paths, p_covenant_default=s.covenant_default / n_paths,
+                new_debt_mean=s.new_debt_sum / n_paths, holdings_sold_mean=s.sold_sum / n_paths)),
             loss_by_class={name: float(s.loss_class[k, 0] / n_paths) for k, name in enumerate(K.LOSS_CLASS_NAMES)},
             loss_by_class_se={name: math.sqrt(max(s.loss_class[k, 1] / n_paths - (s.loss_class[k, 0] / n_paths) ** 2,
                                                   0.0) / n_paths) for k, name in enumerate(K.LOSS_CLASS_NAMES)},
@@ -323,6 +324,9 @@ class Results:
         pcols = [f"p{p}" for p in FAN_PERCENTILES]
         credit_rows = [(e, self.p_credit_event[i], self.p_restructured[i], self.pd[i, -1], self.restructuring_loss[i])
                        for i, e in enumerate(self.entities)] if self.p_credit_event.size else []
+        build_rows = [(e, self.p_covenant_breach[i], self.p_covenant_default[i], self.pd[i, -1],
+                       self.new_debt_mean[i], self.holdings_sold_mean[i])
+                      for i, e in enumerate(self.entities)] if self.p_covenant_breach.size else []
         runway_rows = [(y, *self.runway_pct[:, k]) for k, y in enumerate(self.years)] if self.runway_pct.size else []
         summary = [("p_2plus_defaults", self.p2, self.p2_se, self.p2_lo, self.p2_hi),
                    *[(f"loss_{k}", v, self.loss_by_class_se.get(k, ""), "", "") for k, v in self.loss_by_class.items()],
@@ -344,6 +348,8 @@ class Results:
             ("lab_runway_by_year.csv", ["year_end"] + [f"runway_years_p{p}" for p in FAN_PERCENTILES], runway_rows),
             ("credit_events.csv", ["entity", "p_credit_event", "p_distressed_exchange", "p_hard_default",
                                    "restructuring_loss_as_payee_bn"], credit_rows),
+            ("build.csv", ["entity", "p_covenant_breach", "p_covenant_default", "pd_horizon", "mean_new_debt_bn",
+                           "mean_holdings_sold_bn"], build_rows),
         ]
 
     def summary_table(self) -> str:
@@ -387,6 +393,14 @@ class Results:
                     lines.append(f"  {e:<{width}} credit event {100 * self.p_credit_event[i]:6.2f}   distressed "
                                  f"exchange {100 * self.p_restructured[i]:6.2f}   hard default {100 * self.pd[i, -1]:6.2f}"
                                  f"   given up as payee {self.restructuring_loss[i]:,.1f} $B")
+        if self.p_covenant_breach.size and (self.new_debt_mean.any() or self.p_covenant_breach.any()):
+            lines.append("")
+            lines.append("Partners that build ([build]), by the horizon: covenants (%), mean new debt and sales ($B)")
+            for i, e in enumerate(self.entities):
+                if self.new_debt_mean[i] > 0 or self.p_covenant_breach[i] > 0:
+                    lines.append(f"  {e:<{width}} covenant breach {100 * self.p_covenant_breach[i]:6.2f}   covenant "
+                                 f"default {100 * self.p_covenant_default[i]:6.2f}   new debt "
+                                 f"{self.new_debt_mean[i]:,.1f}   holdings sold {self.holdings_sold_mean[i]:,.1f}")
         lines.append("")
         lines.append("System, by the horizon")
         lines.append(f"  P(2+ defaults)                 {_pct_ci(self.p2, self.p2_lo, self.p2_hi)}")

@@ -56,6 +56,11 @@ def tidy_rows(d: dict) -> list[tuple]:
     val(None, last, "loss_es99_bn", d["loss_es99"], d["loss_es99_se"])
     for name, v in (d.get("loss_by_class") or {}).items():  # losses by who bears them
         val(None, last, f"loss_{name}_bn", v, (d.get("loss_by_class_se") or {}).get(name))
+    for i, e in enumerate(ents if d.get("p_covenant_breach") else []):  # [build] on
+        prob(e, last, "p_covenant_breach", d["p_covenant_breach"][i])
+        prob(e, last, "p_covenant_default", d["p_covenant_default"][i])
+        val(e, last, "new_debt_bn", d["new_debt_mean"][i])
+        val(e, last, "holdings_sold_bn", d["holdings_sold_mean"][i])
     for i, e in enumerate(ents if d.get("p_credit_event") else []):
         prob(e, last, "p_credit_event", d["p_credit_event"][i])
         prob(e, last, "p_distressed_exchange", d["p_restructured"][i])
