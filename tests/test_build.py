@@ -498,7 +498,8 @@ def test_ltv_uses_marked_holdings_and_stakes_and_is_tested_after_capex():
     the reserve's year), cash 10, no cash flow, capex 20/yr, cash floor 0, market shut (u 0.75 > 0.5): the
     plan is cut to f = 10 and paid, cash 0. Then N = 12 > 0.35 * 16.5 = 5.775: it sells
     x = (12 - 5.775) / 0.55 (<= 12.5), repays 0.9 x, h = 1 - x / 12.5; afterwards
-    N' = 12 - 0.9 x <= 0.5 (16.5 - x): no default. Without capex N = 12 - 10 = 2: no breach."""
+    N' = 12 - 0.9 x <= 0.5 (16.5 - x): no default. Without capex N = 12 - 10 = 2: no breach.
+    The holdings move with `holdings_beta` (default: the equity beta)."""
     regime = {**WINTER, "sentiment_jump": math.log(0.5)}
     h = {**HOLDER, "cash": 10.0, "ocf": 0.0, "debt": 12.0, "maturities": {"2028": 12.0}, "refi_prob": 0.5,
          "equity_beta": 2.0, "capex": {"2026": 20.0}}
@@ -512,6 +513,13 @@ def test_ltv_uses_marked_holdings_and_stakes_and_is_tested_after_capex():
     assert st.debt[1] == approx(12.0 - 0.9 * x)
     assert st.h_frac[1] == approx(1.0 - x / hs) and st.h_sold[1] == approx(x)
     assert rec.default_step[1] == -1 and rec.new_debt[1] == 0.0
+    # holdings with their own asset beta 1 (the equity beta 2 no longer applies to them):
+    # H^s = 50 * 0.5 = 25, H = 29, x = (12 - 0.35 * 29) / 0.55
+    M = model([LAB, {**h, "holdings_beta": 1.0}], build={"cash_floor": 0.0}, regime=regime, stake=STAKE, years=3)
+    st, rec = walk(M, [[SHUT, SHUT]] * 3)[1]
+    x = (12.0 - 0.35 * 29.0) / (1.0 - 0.1 - 0.35)
+    assert rec.sold[1] == approx(x) and st.h_frac[1] == approx(1.0 - x / 25.0)
+    assert st.debt[1] == approx(12.0 - 0.9 * x)
     no_capex = {k: v for k, v in h.items() if k != "capex"}
     M = model([LAB, no_capex], build={"cash_floor": 0.0}, regime=regime, stake=STAKE, years=3)
     st, rec = walk(M, [[SHUT, SHUT]] * 3)[1]
