@@ -170,6 +170,11 @@ def _cross_checks(d: dict, ctx: _Ctx) -> None:
                     ctx.error(("entity", i, key, str(y)),
                               f"{key} year {y} is outside the horizon: years must be in "
                               f"{int(y0)}..{int(y1) - 1} ({hz}; the last year listed holds to the end)")
+        if e["name"] == d["lab"]["entity"]:
+            for key in ("capex", "leases", "holdings", "ltv_max", "coverage_min", "capex_yield"):
+                if e.get(key):
+                    ctx.error(("entity", i, key), f"`{key}` is not modelled for the lab {e['name']!r}: its costs "
+                                                  "are [lab] opex and its contracts ([build] is for partners)")
         c = e.get("ltv_max") or 0.0
         if c > 0 and c + build.get("sale_discount", 0.1) >= 1 - TOL:
             ctx.error(("entity", i, "ltv_max"), f"ltv_max {_fmt(c)} + build.sale_discount "
