@@ -16,9 +16,10 @@ path's likelihood ratio into weighted statistics (the Stats.w_* fields); with an
 entity to default at a step (sim.studies.importance); -1 (the default) never does.
 
 The credit economics (treasury, flexible contracts and restructuring, the revenue share,
-compute capacity, downturn recoveries, losses by who bears them) each sit behind a switch
-of `ModelArrays` (tr_on, rs_on, rsh_on, cap_on, dr_on); with all of them off the operations,
-and so the results, are exactly those of the model before them.
+compute capacity, partners that build with borrowed money, downturn recoveries, losses by
+who bears them) each sit behind a switch of `ModelArrays` (tr_on, rs_on, rsh_on, cap_on,
+build_on, dr_on); with all of them off the operations, and so the results, are exactly
+those of the model before them.
 
 Speed (benchmarks/RESULTS.md). All the work of a chunk runs inside one function, `_run`:
 what does not change along a path (per-step drifts, square roots, the sparsity pattern of
@@ -117,6 +118,19 @@ class State(NamedTuple):
     rsh_paid: np.ndarray  # (1,) revenue share paid so far, $B
     c_lost: np.ndarray  # (m,) int: for the lab's contracts whose supplier defaulted, the step the
     #                     capacity is replaced from (-1: none) (capacity)
+    # partners build ([build], docs/model.md section 6d; untouched when it is off)
+    coupon: np.ndarray  # (n,) average coupon on outside debt
+    amort_new: np.ndarray  # (n,) amortisation per step added by new debt (a ladder over its tenor)
+    k_hist: np.ndarray  # (n, n_steps) capex not tied to contracts paid at each step
+    ripe: np.ndarray  # (n,) that capex paid up to `lead` steps ago (earns capex_yield)
+    capex_book: np.ndarray  # (n,) capex paid, capitalised (book equity)
+    c_built: np.ndarray  # (m,) capex built for each contract
+    h_frac: np.ndarray  # (n,) share of holdings not yet sold
+    h_sold: np.ndarray  # (n,) marked value of holdings sold
+    cov_cf: np.ndarray  # (n,) operating cash flow over the current calendar year (coverage)
+    cov_int: np.ndarray  # (n,) interest over the current calendar year
+    cov_short: np.ndarray  # (n,) network shortfall over the current calendar year
+    cov_low: np.ndarray  # (n,) int: consecutive year ends with a coverage breach
 
 
 class Scratch(NamedTuple):
@@ -140,6 +154,12 @@ class Scratch(NamedTuple):
     due_in: np.ndarray  # (n,) network payments due to each entity (sum_j L[j, i])
     frac: np.ndarray  # (n,) fraction of its obligations each entity paid (1.0 if none due)
     spow: np.ndarray  # (n,) sentiment ** beta, one entry per distinct equity_beta
+    plan_tied: np.ndarray  # (n,) capex tied to contracts planned this step ([build])
+    plan_other: np.ndarray  # (n,) other capex planned this step
+    bscale: np.ndarray  # (n,) share of the plan kept (f / P when the market is shut, else 1)
+    interest_now: np.ndarray  # (n,) interest on outside debt this step
+    covenant: np.ndarray  # (n,) bool: covenant default this step
+    cov_fund: np.ndarray  # (n,) bool: the covenant fails even without others' defaults (ELS)
 
 
 def new_scratch(n: int, q: int) -> Scratch:
@@ -149,7 +169,8 @@ def new_scratch(n: int, q: int) -> Scratch:
     return Scratch(L=z((n, n)), e=z(n), el=z(n), net_out=z(n), principal=z(n), scheduled=z(n), p=z(n),
                    dflt=z(n, np.bool_), work=z((n, n + 4)), equity=z(n), receipts=z(n), pending=z(q, np.bool_),
                    new=z(n, np.bool_), shortfall_now=z(n), margin_lost=z(n), pbar=z(n), due_in=z(n), frac=z(n),
-                   spow=z(n))
+                   spow=z(n), plan_tied=z(n), plan_other=z(n), bscale=z(n), interest_now=z(n),
+                   covenant=z(n, np.bool_), cov_fund=z(n, np.bool_))
 
 
 class Record(NamedTuple):
@@ -169,6 +190,10 @@ class Record(NamedTuple):
     runway: np.ndarray  # (years,) the lab's runway at each year end, years (-1: in default)
     credit_step: np.ndarray  # (n,) int: step of the first distressed exchange, -1 if none
     rs_loss: np.ndarray  # (n,) contract value each payee gave up in distressed exchanges, $B
+    breach_step: np.ndarray  # (n,) int: step of the first covenant breach, -1 if none ([build])
+    sold: np.ndarray  # (n,) marked value of holdings sold to restore the LTV covenant, $B
+    new_debt: np.ndarray  # (n,) new debt issued to build, $B
+    covenant_default: np.ndarray  # (n,) bool: its default was a covenant default
 
 
 class Stats(NamedTuple):
@@ -212,6 +237,10 @@ class Stats(NamedTuple):
     restructured: np.ndarray  # (n,) int: paths with a distressed exchange
     rs_loss_sum: np.ndarray  # (n,) float: value given up in distressed exchanges, as payee
     loss_class: np.ndarray  # (N_LOSS_CLASSES, 2): sum and sum of squares over paths of each class
+    breached: np.ndarray  # (n,) int: paths with a covenant breach ([build])
+    covenant_default: np.ndarray  # (n,) int: paths with a covenant default
+    new_debt_sum: np.ndarray  # (n,) float: new debt issued, summed over paths
+    sold_sum: np.ndarray  # (n,) float: holdings sold, summed over paths
 
 
 class Derived(NamedTuple):
@@ -545,11 +574,17 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     lab = M.lab
     spy = M.steps_per_year
     (sc, cash, debt, amortising, loan_out, log_ocf, alive, share, stake0, impairment, net_shortfall,
-     stake_lost, c_active, c_paid, c_relet, t_ok, t_done, c_cut, c_scale, rsh_paid, c_lost) = st
+     stake_lost, c_active, c_paid, c_relet, t_ok, t_done, c_cut, c_scale, rsh_paid, c_lost,
+     coupon, amort_new, k_hist, ripe, capex_book, c_built, h_frac, h_sold, cov_cf, cov_int, cov_short,
+     cov_low) = st
     (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
-     shortfall_now, margin_lost, pbar, due_in, frac, spow) = ws
+     shortfall_now, margin_lost, pbar, due_in, frac, spow, plan_tied, plan_other, bscale, interest_now,
+     covenant, cov_fund) = ws
     (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
-     r_need, r_gap, r_winter, r_diag, r_flows, r_runway, r_credit_step, r_rs_loss) = rec
+     r_need, r_gap, r_winter, r_diag, r_flows, r_runway, r_credit_step, r_rs_loss, r_breach_step, r_sold,
+     r_new_debt, r_covenant_default) = rec
+    build_on = M.build_on
+    lead = M.build_lead
     opex_share, cash0, debt0, rate, amort, bullet = M.opex_share, M.cash0, M.debt0, M.rate, M.amort, M.bullet
     refi_logit, ocf0, ocf_loading, market_equity = M.refi_logit, M.ocf0, M.ocf_loading, M.market_equity
     book0, solvency_on, alpha, beta = M.book0, M.solvency_on, M.alpha, M.beta
@@ -574,7 +609,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
          o_need_sum_year, o_rev_hist, o_need_hist, o_winter, o_diag, o_flow_sum, o_flow_hist,
          o_cum_need_hist, o_cum_burn_hist, o_w_sum, o_w_default_at, o_w2_default_at, o_w_cascade, o_w2_cascade,
          o_w_loss, o_w_loss_hist, o_w_loss_hist_sum, o_w_contagious, o_w_loss_sum, o_runway_hist, o_credit_event,
-         o_restructured, o_rs_loss_sum, o_loss_class) = out
+         o_restructured, o_rs_loss_sum, o_loss_class, o_breached, o_covenant_default, o_new_debt_sum,
+         o_sold_sum) = out
 
     for _ in range(n_paths):
         if rng is not None:
@@ -632,6 +668,10 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     equity[i] = 0.0
                     continue
                 net_out[i] = ocf0[i] * math.exp(log_ocf[i]) * dt if ocf0[i] != 0.0 else ocf0[i] * dt
+                if build_on:  # the business other capex built, from `lead` steps after it was spent
+                    if t >= lead:
+                        ripe[i] += k_hist[i, t - lead]
+                    net_out[i] += M.capex_yield[i] * ripe[i] * dt
                 g = pow_group[i]
                 if i == lab:
                     equity[i] = (M.multiple_winter if winter else M.multiple) * revenue * sentiment
@@ -739,16 +779,24 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             for i in range(n):
                 principal[i] = 0.0
                 scheduled[i] = 0.0
+                interest_now[i] = 0.0
                 el[i] = 0.0
                 e[i] = 0.0
                 if not alive[i]:
                     continue
                 if i == lab and sc[3] > 0.0:  # the drawn facility (in debt) at its own rate
                     interest = (rate[i] * (debt[i] - sc[3]) + M.tr_fac_rate * sc[3]) * dt
+                elif build_on and i != lab:  # the average coupon of a debt stock that moves
+                    interest = coupon[i] * debt[i] * dt
                 else:
                     interest = rate[i] * debt[i] * dt
-                scheduled[i] = min(amortising[i], amort[i])
-                due = scheduled[i] + bullet[i, t]
+                if build_on:
+                    interest_now[i] = interest
+                    scheduled[i] = min(amortising[i], amort[i] + amort_new[i])
+                    due = min(scheduled[i] + bullet[i, t], debt[i])
+                else:
+                    scheduled[i] = min(amortising[i], amort[i])
+                    due = scheduled[i] + bullet[i, t]
                 if due > 0.0:
                     lev = debt[i] / equity[i] if equity[i] > 0.0 else 0.0
                     x = refi_logit[i] + M.refi_sent_slope * sc[1] - M.refi_lev_slope * lev
@@ -757,6 +805,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     if not shocks[s, 5 + 2 * i] < 1.0 / (1.0 + math.exp(-x)):
                         principal[i] = due
                 el[i] = interest + principal[i]
+                if build_on:
+                    el[i] += M.lease[i, t]  # leases: a fixed outside obligation
                 if i == lab and cap_repl > 0.0:
                     el[i] += cap_repl  # replacement compute, bought outside the network
                 if net_out[i] >= 0.0:
@@ -866,6 +916,54 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                         if r_credit_step[lab] < 0:
                             r_credit_step[lab] = t
 
+            # 3d. partners build (docs/model.md section 6d): capex tied to live contracts, built
+            # `lead` ahead, and other capex, funded by cash above a floor and then by new debt
+            # when the market is open to the entity (its refinancing draw); shut, the plan shrinks
+            if build_on:
+                for i in range(n):
+                    plan_tied[i] = 0.0
+                    plan_other[i] = 0.0
+                    bscale[i] = 1.0
+                if t + lead < M.n_steps:
+                    for c in range(m):
+                        if c_active[c] and M.builds[c_payee[c]]:
+                            k_c = c_capex[c] * c_amount[c, t + lead]
+                            if M.rs_on:
+                                v, fdue = due_factors(t + lead, c_cut[c], c_flex[c], rs_pen)
+                                k_c *= v
+                            plan_tied[c_payee[c]] += k_c
+                for i in range(n):
+                    if not alive[i]:
+                        continue
+                    plan_other[i] = M.capex_other[i, t] * (1.0 - M.build_winter_cut) if winter \
+                        else M.capex_other[i, t]
+                    plan = plan_tied[i] + plan_other[i]
+                    if plan <= 0.0:
+                        continue
+                    # it keeps a floor of cash and next year's principal and leases before building
+                    keep = M.cash_floor * cash0[i]
+                    for u in range(t + 1, min(t + 1 + spy, M.n_steps)):
+                        keep += amort[i] + amort_new[i] + bullet[i, u] + M.lease[i, u]
+                    f = max(0.0, e[i] + due_in[i] - pbar[i] - keep)
+                    short = plan - f
+                    if short > 0.0:
+                        lev = debt[i] / equity[i] if equity[i] > 0.0 else 0.0
+                        x = refi_logit[i] + M.refi_sent_slope * sc[1] - M.refi_lev_slope * lev
+                        if winter:
+                            x += M.refi_winter_shift
+                        if shocks[s, 5 + 2 * i] < 1.0 / (1.0 + math.exp(-x)):
+                            r_new = rate[i] + M.spread_lev * lev
+                            if winter:
+                                r_new += M.spread_winter
+                            coupon[i] = (coupon[i] * debt[i] + r_new * short) / (debt[i] + short)
+                            debt[i] += short
+                            e[i] += short
+                            amortising[i] += short
+                            amort_new[i] += short / M.new_debt_steps
+                            r_new_debt[i] += short
+                        else:
+                            bscale[i] = f / plan
+
             # 4. clear all obligations jointly. Skipped when everyone can pay in full if
             # everyone else does (then p = p-bar): exactly the test of round 1 of the
             # clearing (sim.engine.clearing.all_can_pay; L has a zero diagonal).
@@ -933,6 +1031,71 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     debt[i] -= principal[i]
                     # scheduled amortisation leaves the schedule whether paid or refinanced
                     amortising[i] -= scheduled[i]
+            if build_on:
+                # 5b. capex paid from cash (at most the cash there is), then the covenants
+                # (docs/model.md section 6d): LTV (asset sales, then default) and coverage
+                for i in range(n):
+                    covenant[i] = False
+                    cov_fund[i] = False
+                    if not alive[i] or dflt[i]:
+                        plan_tied[i] = 0.0
+                        continue
+                    plan = (plan_tied[i] + plan_other[i]) * bscale[i]
+                    if plan > 0.0:
+                        paid = min(plan, cash[i])
+                        cash[i] -= paid
+                        capex_book[i] += paid
+                        kept = bscale[i] * (paid / plan)  # share of the plan built
+                        k_hist[i, t] += plan_other[i] * kept
+                        plan_tied[i] = kept  # reused below: the share of each tied part built
+                    else:
+                        plan_tied[i] = 0.0
+                    if M.ltv_max[i] > 0.0:
+                        h_s = M.holdings[i] * sentiment ** M.holdings_beta[i] * h_frac[i]
+                        h_all = h_s + stake_value(share, alive, equity, st_ptr, st_col, i)
+                        nd = debt[i] - cash[i]
+                        if nd > M.ltv_max[i] * h_all:
+                            if r_breach_step[i] < 0:
+                                r_breach_step[i] = t
+                            x = min(h_s, (nd - M.ltv_max[i] * h_all) / (1.0 - M.sale_discount - M.ltv_max[i]))
+                            if x > 0.0:
+                                repay = (1.0 - M.sale_discount) * x
+                                debt[i] -= repay
+                                amortising[i] = max(0.0, amortising[i] - repay)
+                                h_frac[i] *= 1.0 - x / h_s
+                                h_sold[i] += x
+                                r_sold[i] += x
+                                nd -= repay
+                                h_all -= x
+                            if nd > M.ltv_default * h_all:
+                                covenant[i] = True
+                                cov_fund[i] = nd > M.ltv_default * (h_all + stake_lost[i])
+                    if M.coverage_min[i] > 0.0 and not covenant[i]:
+                        cov_cf[i] += net_out[i]
+                        cov_int[i] += interest_now[i]
+                        cov_short[i] += shortfall_now[i]
+                        if t % spy == spy - 1:
+                            if cov_int[i] > 0.0 and cov_cf[i] < M.coverage_min[i] * cov_int[i]:
+                                cov_low[i] += 1
+                                if r_breach_step[i] < 0:
+                                    r_breach_step[i] = t
+                                if cov_low[i] >= M.coverage_years:
+                                    covenant[i] = True
+                                    cov_fund[i] = cov_cf[i] + cov_short[i] < M.coverage_min[i] * cov_int[i]
+                            else:
+                                cov_low[i] = 0
+                            cov_cf[i] = 0.0
+                            cov_int[i] = 0.0
+                            cov_short[i] = 0.0
+                # what each live contract's payee built this step
+                if t + lead < M.n_steps:
+                    for c in range(m):
+                        if c_active[c] and plan_tied[c_payee[c]] > 0.0:
+                            k_c = c_capex[c] * c_amount[c, t + lead]
+                            if M.rs_on:
+                                v, fdue = due_factors(t + lead, c_cut[c], c_flex[c], rs_pen)
+                                k_c *= v
+                            c_built[c] += k_c * plan_tied[c_payee[c]]
             for k in range(nl):
                 if t == l_maturity[k] and loan_out[k] > 0.0 and alive[l_borrower[k]] \
                         and alive[l_lender[k]] and not dflt[l_borrower[k]]:
@@ -956,6 +1119,10 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 if alive[i] and dflt[i]:
                     new[i] = True
                     r_default_kind[i] = LIQUIDITY
+                elif build_on and alive[i] and covenant[i]:  # a covenant default (section 6d)
+                    new[i] = True
+                    r_default_kind[i] = LIQUIDITY
+                    r_covenant_default[i] = True
                 elif alive[i] and force_step[i] == t:  # systemic importance: forced default
                     new[i] = True
                     r_default_kind[i] = FORCED
@@ -968,6 +1135,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                         w = (book0[i] + (cash[i] - cash0[i]) - (debt[i] - debt0[i])
                              + (stake_value(share, alive, equity, st_ptr, st_col, i) - stake0[i])
                              + loan_position(l_lender, l_borrower, l_amount, loan_out, i) - impairment[i])
+                        if build_on:  # capex is an asset at cost; sold holdings leave the books
+                            w += capex_book[i] - h_sold[i]
                         if w < 0.0:
                             new[i] = True
                             r_default_kind[i] = SOLVENCY
@@ -991,7 +1160,11 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                             w = (book0[i] + (cash_cf - cash0[i]) - (debt_cf - debt0[i])
                                  + (stake_value(share, alive, equity, st_ptr, st_col, i) - stake0[i])
                                  + loan_position(l_lender, l_borrower, l_amount, loan_out, i) + stake_lost[i])
+                            if build_on:
+                                w += capex_book[i] - h_sold[i]
                             fundamental = w < 0.0
+                        if not fundamental and build_on and covenant[i]:
+                            fundamental = cov_fund[i]
                         r_contagious[i] = not fundamental and r_default_kind[i] != FORCED
 
                 # then record each default and pass its consequences to the network
@@ -1052,7 +1225,11 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                                                          c_remaining[c, max(c_cut[c], t + 1)], c_cut[c], c_flex[c], rs_pen) * c_scale[c]
                             r_lost_backlog[b] += backlog
                             keep = c_relet_share[c] * (1.0 - c_relet_discount[c])
-                            impairment[b] += c_capex[c] * volume * (1.0 - keep)
+                            if build_on and M.builds[b]:  # what it built for deliveries not yet made
+                                impairment[b] += max(0.0, c_built[c] - c_capex[c] * (c_remaining[c, 0]
+                                                                                   - c_remaining[c, t + 1])) * (1.0 - keep)
+                            else:
+                                impairment[b] += c_capex[c] * volume * (1.0 - keep)
                             c_relet[c] = t + 1 + c_relet_delay[c]
                     new[i] = False
 
@@ -1127,6 +1304,13 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 if r_credit_step[i] >= 0 or d >= 0:
                     o_credit_event[i] += 1
                 o_rs_loss_sum[i] += r_rs_loss[i]
+                if build_on:
+                    if r_breach_step[i] >= 0:
+                        o_breached[i] += 1
+                    if r_covenant_default[i]:
+                        o_covenant_default[i] += 1
+                    o_new_debt_sum[i] += r_new_debt[i]
+                    o_sold_sum[i] += r_sold[i]
             o_cascade[count] += 1
             # losses by who bears them (L_* classes)
             imp = 0.0
@@ -1331,3 +1515,35 @@ def _reset_path(M, D, st, rec, tranche_u):
     st.rsh_paid[0] = 0.0
     for c in range(st.c_lost.shape[0]):
         st.c_lost[c] = -1
+    if M.build_on:
+        _reset_build(M, st, rec)
+
+
+@njit(cache=True, nogil=True)
+def _reset_build(M, st, rec):
+    """The [build] part of a path's starting state (a leaf, arrays bound once)."""
+    n, T, lead = M.cash0.shape[0], M.n_steps, M.build_lead
+    rate, c_capex, c_remaining = M.rate, M.c_capex, M.c_remaining
+    coupon, amort_new, ripe, capex_book, h_frac, h_sold = st.coupon, st.amort_new, st.ripe, st.capex_book, st.h_frac, st.h_sold
+    cov_cf, cov_int, cov_short, cov_low, k_hist, c_built = st.cov_cf, st.cov_int, st.cov_short, st.cov_low, st.k_hist, st.c_built
+    breach_step, sold, new_debt, covenant_default = rec.breach_step, rec.sold, rec.new_debt, rec.covenant_default
+    for i in range(n):
+        coupon[i] = rate[i]
+        amort_new[i] = 0.0
+        ripe[i] = 0.0
+        capex_book[i] = 0.0
+        h_frac[i] = 1.0
+        h_sold[i] = 0.0
+        cov_cf[i] = 0.0
+        cov_int[i] = 0.0
+        cov_short[i] = 0.0
+        cov_low[i] = 0
+        breach_step[i] = -1
+        sold[i] = 0.0
+        new_debt[i] = 0.0
+        covenant_default[i] = False
+        for t in range(T):
+            k_hist[i, t] = 0.0
+    for c in range(c_built.shape[0]):
+        # capex for the first `lead` steps' payments was spent before the grid
+        c_built[c] = c_capex[c] * (c_remaining[c, 0] - c_remaining[c, min(lead, T)])

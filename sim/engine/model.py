@@ -133,6 +133,25 @@ class ModelArrays(NamedTuple):
     # downturn recoveries (issue 12, mechanism 6; docs/model.md section 9)
     dr_on: bool = False
     dr_scale: float = 1.0
+    # partners build with borrowed money (issue 12, mechanism 5; docs/model.md section 6d)
+    build_on: bool = False
+    build_lead: int = 1  # steps between tied capex and the payment it serves (>= 1)
+    build_winter_cut: float = 0.0
+    spread_lev: float = 0.0
+    spread_winter: float = 0.0
+    new_debt_steps: int = 0  # tenor of new debt, steps
+    cash_floor: float = 0.0  # share of starting cash kept before borrowing to build
+    sale_discount: float = 0.0
+    ltv_default: float = 0.0
+    coverage_years: int = 1
+    capex_other: np.ndarray = np.zeros((0, 0))  # (n, n_steps) capex not tied to contracts, per step
+    lease: np.ndarray = np.zeros((0, 0))  # (n, n_steps) lease payments per step
+    capex_yield: np.ndarray = np.zeros(0)  # (n,) per year
+    holdings: np.ndarray = np.zeros(0)  # (n,) $B at sentiment 1
+    holdings_beta: np.ndarray = np.zeros(0)  # (n,) holdings move as S ** holdings_beta
+    ltv_max: np.ndarray = np.zeros(0)  # (n,) 0: no covenant
+    coverage_min: np.ndarray = np.zeros(0)  # (n,) 0: no covenant
+    builds: np.ndarray = np.zeros(0, np.bool_)  # (n,) has a capex schedule: only those build
 
 
 def n_shocks(n_entities: int, n_extra: int = 0) -> int:
@@ -313,7 +332,57 @@ def compile_scenario(scenario) -> ModelArrays:
         cap_delay=int(round(d["capacity"]["resource_delay"] * spy)),
         cap_premium=float(d["capacity"]["resource_premium"]),
         dr_on=bool(d["downturn_recovery"]["enabled"]), dr_scale=float(d["downturn_recovery"]["scale"]),
+        **_build_arrays(d["build"], ents, c_amount, cfield("capex_share"), ivec([idx[c["payee"]] for c in contracts]),
+                        start_year, spy, n_steps),
     )
+
+
+def _held_schedule(schedule, start_year: int, spy: int, n_steps: int) -> np.ndarray:
+    """$B per step from a {year: $B/yr} schedule whose last listed year holds to the horizon."""
+    out = np.zeros(n_steps)
+    if not schedule:
+        return out
+    years = sorted(int(y) for y in schedule)
+    for y, nxt in zip(years, years[1:] + [start_year + n_steps // spy]):
+        first, last = (y - start_year) * spy, min((nxt - start_year) * spy, n_steps)
+        out[first:last] = float(schedule[y] if y in schedule else schedule[str(y)]) / spy
+    return out
+
+
+def _build_arrays(b: dict, ents: list, c_amount: np.ndarray, c_capex: np.ndarray, c_payee: np.ndarray,
+                  start_year: int, spy: int, n_steps: int) -> dict:
+    """The [build] fields of `ModelArrays`: capex not tied to contracts (the total less the
+    scheduled tied capex `lead` ahead, floored at 0) and leases, per step."""
+    if not b["enabled"]:
+        return {}
+    n = len(ents)
+    lead = max(1, int(round(b["lead"] * spy)))
+    capex_other = np.zeros((n, n_steps))
+    lease = np.zeros((n, n_steps))
+    for i, e in enumerate(ents):
+        capex_other[i] = _held_schedule(e["capex"], start_year, spy, n_steps)
+        lease[i] = _held_schedule(e["leases"], start_year, spy, n_steps)
+    tied = np.zeros((n, n_steps))
+    for c in range(c_amount.shape[0]):
+        if not ents[c_payee[c]]["capex"]:
+            continue
+        ahead = np.zeros(n_steps)
+        ahead[:n_steps - lead] = c_amount[c, lead:]
+        tied[c_payee[c]] += c_capex[c] * ahead
+    capex_other = np.maximum(capex_other - tied, 0.0)
+
+    def col(key):
+        return np.array([float(e[key]) for e in ents])
+
+    return dict(build_on=True, build_lead=lead, build_winter_cut=float(b["winter_capex_cut"]),
+                spread_lev=float(b["spread_leverage"]), spread_winter=float(b["spread_winter"]),
+                new_debt_steps=max(1, int(round(b["new_debt_years"] * spy))), cash_floor=float(b["cash_floor"]),
+                sale_discount=float(b["sale_discount"]), ltv_default=float(b["ltv_default"]),
+                coverage_years=int(b["coverage_years"]), capex_other=capex_other, lease=lease,
+                capex_yield=col("capex_yield"), holdings=col("holdings"),
+                holdings_beta=np.array([float(e["equity_beta"] if e["holdings_beta"] is None else e["holdings_beta"])
+                                        for e in ents]), ltv_max=col("ltv_max"),
+                coverage_min=col("coverage_min"), builds=np.array([bool(e["capex"]) for e in ents]))
 
 
 def _revenue_share_arrays(rsh: dict, idx: dict, start_year: int, spy: int, n_steps: int) -> dict:

@@ -121,6 +121,13 @@ class Results:
     p_credit_event: np.ndarray = field(default_factory=lambda: np.zeros(0))
     p_restructured: np.ndarray = field(default_factory=lambda: np.zeros(0))
     restructuring_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # partners build ([build], docs/model.md section 6d), per entity: P(covenant breach),
+    # P(covenant default) (part of the PD), mean new debt issued to build and mean mark of
+    # holdings sold under the LTV covenant, $B per path to the horizon
+    p_covenant_breach: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    p_covenant_default: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    new_debt_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    holdings_sold_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # losses by who bears them (kernel.LOSS_CLASS_NAMES), mean per path to the horizon, $B,
     # and their standard errors; loss_mean is the outside-creditors class
     loss_by_class: dict = field(default_factory=dict)
@@ -192,6 +199,8 @@ class Results:
             runway_pct=_runway_quantiles(s.runway_hist, pct),
             p_credit_event=s.credit_event / n_paths, p_restructured=s.restructured / n_paths,
             restructuring_loss=s.rs_loss_sum / n_paths,
+            p_covenant_breach=s.breached / n_paths, p_covenant_default=s.covenant_default / n_paths,
+            new_debt_mean=s.new_debt_sum / n_paths, holdings_sold_mean=s.sold_sum / n_paths,
             loss_by_class={name: float(s.loss_class[k, 0] / n_paths) for k, name in enumerate(K.LOSS_CLASS_NAMES)},
             loss_by_class_se={name: math.sqrt(max(s.loss_class[k, 1] / n_paths - (s.loss_class[k, 0] / n_paths) ** 2,
                                                   0.0) / n_paths) for k, name in enumerate(K.LOSS_CLASS_NAMES)},

@@ -62,6 +62,7 @@ def new_stats(M: ModelArrays) -> K.Stats:
         runway_hist=np.zeros((years, K.RUNWAY_BINS + 1), i64),
         credit_event=np.zeros(n, i64), restructured=np.zeros(n, i64), rs_loss_sum=np.zeros(n),
         loss_class=np.zeros((K.N_LOSS_CLASSES, 2)),
+        breached=np.zeros(n, i64), covenant_default=np.zeros(n, i64), new_debt_sum=np.zeros(n), sold_sum=np.zeros(n),
     )
 
 
@@ -76,6 +77,9 @@ def new_path_buffers(M: ModelArrays):
         c_relet=np.full(m, -1, np.int64), t_ok=np.zeros(q, bool), t_done=np.zeros(q, bool),
         c_cut=np.full(m, -1, np.int64), c_scale=np.ones(m), rsh_paid=np.zeros(1),
         c_lost=np.full(m, -1, np.int64),
+        coupon=M.rate.astype(float).copy(), amort_new=np.zeros(n), k_hist=np.zeros((n, steps)),
+        ripe=np.zeros(n), capex_book=np.zeros(n), c_built=np.zeros(m), h_frac=np.ones(n), h_sold=np.zeros(n),
+        cov_cf=np.zeros(n), cov_int=np.zeros(n), cov_short=np.zeros(n), cov_low=np.zeros(n, np.int64),
     )
     ws = K.new_scratch(n, q)
     rec = K.Record(
@@ -84,6 +88,8 @@ def new_path_buffers(M: ModelArrays):
         revenue=np.zeros(steps), need=np.zeros(steps), gap=np.zeros(steps), winter=np.zeros(steps),
         diag=np.zeros(3), flows=np.zeros((K.N_FLOWS, steps)), runway=np.zeros(steps // M.steps_per_year),
         credit_step=np.full(n, -1, np.int64), rs_loss=np.zeros(n),
+        breach_step=np.full(n, -1, np.int64), sold=np.zeros(n), new_debt=np.zeros(n),
+        covenant_default=np.zeros(n, bool),
     )
     shocks = np.zeros((steps, n_shocks(n, M.n_extra_shocks)))
     tranche_u = np.zeros(q)

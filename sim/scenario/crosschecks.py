@@ -161,6 +161,25 @@ def _cross_checks(d: dict, ctx: _Ctx) -> None:
             ctx.error(("entity", i, "maturities"), f"maturities sum to {_fmt(tot)} $B, more than debt "
                                                    f"{_fmt(e['debt'])} $B (maturities are part of `debt`)")
 
+    # entities: capex and lease schedules, covenants ([build])
+    build = d.get("build") or {}
+    for i, e in enumerate(ents):
+        for key in ("capex", "leases"):
+            for y in e.get(key) or {}:
+                if not (y0 - TOL <= y <= y1 - 1 + TOL):
+                    ctx.error(("entity", i, key, str(y)),
+                              f"{key} year {y} is outside the horizon: years must be in "
+                              f"{int(y0)}..{int(y1) - 1} ({hz}; the last year listed holds to the end)")
+        c = e.get("ltv_max") or 0.0
+        if c > 0 and c + build.get("sale_discount", 0.1) >= 1 - TOL:
+            ctx.error(("entity", i, "ltv_max"), f"ltv_max {_fmt(c)} + build.sale_discount "
+                                                f"{_fmt(build.get('sale_discount', 0.1))} must be below 1 "
+                                                "(sales could never restore the covenant)")
+        if c > build.get("ltv_default", 0.5) + TOL:
+            ctx.error(("entity", i, "ltv_max"), f"ltv_max {_fmt(c)} is above build.ltv_default "
+                                                f"{_fmt(build.get('ltv_default', 0.5))}: the covenant "
+                                                "would default before it forces a sale")
+
     # stakes
     per_issuer: dict[str, list[tuple[int, str, float]]] = {}
     for i, s in enumerate(d["stake"]):

@@ -203,6 +203,28 @@ SECTIONS: dict[str, dict[str, Field]] = {
                          "the entity's `recovery`. false: recoveries are constant.", default=False),
         "scale": P("Factor on each entity's recovery in a downturn.", 0.575),
     },
+    "build": {
+        "enabled": Field("bool", "Partners build with borrowed money (docs/model.md, section 6d): each "
+                         "entity's `capex` schedule (capex tied to its contracts built `lead` ahead, the "
+                         "rest its other business), `leases`, new debt at a spread when cash runs short, and "
+                         "its covenants (`ltv_max`, `coverage_min`). false: cash moves with operating cash "
+                         "flow before capex, and the debt stock only shrinks (the model before it).",
+                         default=False),
+        "lead": F("Capex tied to a contract is spent this long before the payment it serves (at least "
+                  "one step).", "yr", default=1.0, lo=0.0, hi=10.0),
+        "winter_capex_cut": P("Share of capex not tied to contracts cut in AI winter.", 0.2),
+        "spread_leverage": F("Spread on new debt per unit of leverage (outside debt / market equity).",
+                             "/yr", default=0.02, lo=0.0, hi=1.0),
+        "spread_winter": R("Extra spread on new debt in AI winter.", default=0.03),
+        "new_debt_years": Y("Tenor of new debt (a bullet).", default=5.0),
+        "cash_floor": P("Cash an entity keeps before borrowing to build, as a share of its starting cash.",
+                        0.5),
+        "sale_discount": P("Discount on holdings sold to restore the LTV covenant.", 0.1),
+        "ltv_default": P("Loan-to-value (net debt / holdings) above which, after sales, a holding "
+                         "company defaults.", 0.5),
+        "coverage_years": Field("int", "Consecutive calendar years of cash flow below coverage_min x "
+                                "interest that make a coverage default.", default=2, lo=1, hi=50),
+    },
     "restructuring": {
         "enabled": Field("bool", "Flexible contracts and restructuring before default (docs/model.md, "
                          "section 7c): the lab cuts the flexible share of its contracts when its runway "
@@ -248,6 +270,23 @@ ENTITY = {
                      default=0.0, lo=-MONEY),
     "solvency_default": Field("bool", "Whether negative book equity is a default (else liquidity only).",
                               default=True),
+    "capex": Field("schedule", "Total capital expenditure by calendar year, $B/yr; the last listed year "
+                   "holds to the horizon. Used with [build] enabled: the part not tied to contracts "
+                   "(capex_share x the payments `lead` ahead) is its other business.", "$B/yr",
+                   default=None, lo=0.0, hi=MONEY, warn_hi=MONEY_WARN),
+    "capex_yield": F("Outside cash flow per year per $ of capex not tied to contracts, from `lead` after "
+                     "it is spent ([build]).", "/yr", default=0.0, lo=0.0, hi=2.0),
+    "leases": Field("schedule", "Fixed lease payments by calendar year, $B/yr, the last listed year held to "
+                    "the horizon; an outside obligation ([build]).", "$B/yr", default=None, lo=0.0, hi=MONEY,
+                    warn_hi=MONEY_WARN),
+    "holdings": M("Marked value of holdings outside the network at sentiment 1 (moves as S^equity_beta); "
+                  "sold to restore ltv_max ([build]).", default=0.0),
+    "holdings_beta": F("Elasticity of the holdings' value to sentiment (an asset beta; default: "
+                       "equity_beta).", "", default=None, lo=0.0, hi=20.0, warn_hi=5.0),
+    "ltv_max": P("LTV covenant: net debt / (holdings + network stakes) above this forces asset sales "
+                 "([build]); 0: none.", 0.0),
+    "coverage_min": F("Coverage covenant: cash flow / interest below this for coverage_years years is a "
+                      "default ([build]); 0: none.", "", default=0.0, lo=0.0, hi=100.0),
     "alpha": P("Rogers-Veraart share of outside assets realised in default (1 = no cost).", 1.0),
     "beta": P("Rogers-Veraart share of network receivables realised in default.", 1.0),
     "recovery": P("Recovery rate of outside debt not yet due when the entity defaults.", 0.4),
