@@ -73,7 +73,7 @@ class TwinState:
     lost_from: list = None  # per contract: step its lost capacity is replaced from (-1: none)
     # partners build with borrowed money (docs/model.md section 6d)
     coupon: list = None  # per entity: average coupon on outside debt (starts at `rate`)
-    bullet_new: list = None  # [i][t]: new-debt bullets due at step t
+    amort_new: list = None  # per entity: amortisation per step added by new debt (a ladder)
     k_hist: list = None  # [i][t]: other (untied) capex paid at step t
     ripe: list = None  # per entity: other capex paid at least `lead` steps ago (earns capex_yield)
     capex_book: list = None  # per entity: cumulative capex paid (capitalised at cost)
@@ -146,7 +146,7 @@ def state_from_kernel(st) -> TwinState:
     )
 
 
-BUILD_FIELDS = ("coupon", "bullet_new", "k_hist", "ripe", "capex_book", "c_built", "h_frac", "h_sold",
+BUILD_FIELDS = ("coupon", "amort_new", "k_hist", "ripe", "capex_book", "c_built", "h_frac", "h_sold",
                 "cov_cf", "cov_int", "cov_short", "cov_low")  # kernel State names = TwinState names
 
 
@@ -199,7 +199,7 @@ def initial_state(M, tranche_u) -> TwinState:
         T = M.n_steps
         lead = int(M.build_lead) if M.build_on else 0
         s.coupon = [float(x) for x in M.rate]
-        s.bullet_new = [[0.0] * T for _ in range(n)]
+        s.amort_new = [0.0] * n
         s.k_hist = [[0.0] * T for _ in range(n)]
         s.ripe, s.capex_book, s.h_sold = [0.0] * n, [0.0] * n, [0.0] * n
         s.h_frac = [1.0] * n
@@ -531,14 +531,17 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
         else:
             interest = M.rate[i] * s.debt[i] * M.dt
         interests[i] = interest
-        amortisation[i] = min(s.amortising[i], M.amort[i])
-        scheduled = amortisation[i] + M.bullet[i, t]
         if build:
-            if s.bullet_new[i][t] > 0.0:
+            # new debt is a ladder: it joined the amortising debt and added to the
+            # amortisation per step; never more due than the debt there is (asset sales repay
+            # debt off the amortising part first, then off the rest)
+            amortisation[i] = min(s.amortising[i], M.amort[i] + s.amort_new[i])
+            scheduled = min(amortisation[i] + M.bullet[i, t], s.debt[i])
+            if s.amort_new[i] > 0.0 and amortisation[i] > 0.0:
                 ev["new_debt_due"] += 1
-            # new-debt bullets fall due too; never more than the debt there is (asset sales
-            # repay debt off the amortising part first, then off the rest)
-            scheduled = min(scheduled + s.bullet_new[i][t], s.debt[i])
+        else:
+            amortisation[i] = min(s.amortising[i], M.amort[i])
+            scheduled = amortisation[i] + M.bullet[i, t]
         if scheduled > 0.0:
             leverage = s.debt[i] / equity[i] if equity[i] > 0.0 else 0.0
             logit = M.refi_logit[i] + M.refi_sent_slope * s.log_sentiment - M.refi_lev_slope * leverage
@@ -566,9 +569,9 @@ def _capex_yield(t, M, s: TwinState, flow, ev: Counter):
     (what was spent) x dt of outside cash flow each step (the business it builds)."""
     lead = int(M.build_lead)
     for i in range(len(s.alive)):
-        if t - lead >= 0:
-            s.ripe[i] += s.k_hist[i][t - lead]
-        if s.alive[i]:
+        if s.alive[i]:  # (a defaulted entity's ripe capex is left as it was: it earns nothing)
+            if t - lead >= 0:
+                s.ripe[i] += s.k_hist[i][t - lead]
             y = float(M.capex_yield[i]) * s.ripe[i] * M.dt
             flow[i] += y
             if y > 0.0:
@@ -577,12 +580,13 @@ def _capex_yield(t, M, s: TwinState, flow, ev: Counter):
 
 def _build_funding(t, M, sh, s: TwinState, owe, assets, outside_due, equity, rec, ev: Counter):
     """Stage 3d ([build], docs/model.md 6d): each live entity's capex plan this step, the
-    capex tied to its live contracts (capex_share x the amount due `lead` steps ahead, times
-    the delivered volume there with restructuring on) plus its other capex (cut in AI
-    winter), funded from the cash it would have left after this step above its floor; the
+    capex tied to its live contracts if it builds (capex_share x the amount due `lead` steps
+    ahead, times the delivered volume there with restructuring on) plus its other capex (cut
+    in AI winter), funded from the cash it would have left after this step above a reserve
+    (cash_floor x its starting cash plus next year's amortisation, bullets and leases); the
     rest is borrowed when the credit market is open to it (its refinancing uniform and
-    probability), at a spread over its rate, as a bullet due new_debt_years later; when
-    shut, the plan is cut to what it can fund. Returns {entity: (tied parts {contract:
+    probability), at a spread over its rate, as a ladder amortising over new_debt_years;
+    when shut, the plan is cut to what it can fund. Returns {entity: (tied parts {contract:
     amount}, other part)} of the plans after any cut."""
     n, T = len(s.alive), M.n_steps
     lead = int(M.build_lead)
@@ -592,7 +596,7 @@ def _build_funding(t, M, sh, s: TwinState, owe, assets, outside_due, equity, rec
             continue
         tied = {}
         for c in range(len(M.c_payer)):
-            if int(M.c_payee[c]) != i or not s.contract_active[c] or t + lead >= T:
+            if not M.builds[i] or int(M.c_payee[c]) != i or not s.contract_active[c] or t + lead >= T:
                 continue
             k = float(M.c_capex[c]) * float(M.c_amount[c, t + lead])
             if M.rs_on:
@@ -605,7 +609,11 @@ def _build_funding(t, M, sh, s: TwinState, owe, assets, outside_due, equity, rec
         due_in = sum(owe[j][i] for j in range(n))
         pbar = outside_due[i] + sum(owe[i])
         avail = assets[i] + due_in - pbar  # cash left after this step if everybody pays
-        funded = max(0.0, avail - M.cash_floor * float(M.cash0[i]))
+        # the reserve: a share of its starting cash and next year's principal and rent
+        reserve = M.cash_floor * float(M.cash0[i])
+        for u in range(t + 1, min(t + M.steps_per_year, T - 1) + 1):
+            reserve += float(M.amort[i]) + s.amort_new[i] + float(M.bullet[i, u]) + float(M.lease[i, u])
+        funded = max(0.0, avail - reserve)
         borrow = max(0.0, plan - funded)
         scale = 1.0
         if borrow > 0.0:
@@ -618,8 +626,8 @@ def _build_funding(t, M, sh, s: TwinState, owe, assets, outside_due, equity, rec
                 s.coupon[i] = (s.coupon[i] * s.debt[i] + r_new * borrow) / (s.debt[i] + borrow)
                 s.debt[i] += borrow
                 assets[i] += borrow
-                if t + int(M.new_debt_steps) < T:
-                    s.bullet_new[i][t + int(M.new_debt_steps)] += borrow
+                s.amortising[i] += borrow  # a ladder over new_debt_years
+                s.amort_new[i] += borrow / int(M.new_debt_steps)
                 rec.new_debt[i] = rec.new_debt.get(i, 0.0) + borrow
                 ev["capex_borrowed"] += 1
             else:
@@ -627,6 +635,23 @@ def _build_funding(t, M, sh, s: TwinState, owe, assets, outside_due, equity, rec
                 ev["capex_cut_market_shut"] += 1
         plans[i] = ({c: k * scale for c, k in tied.items()}, other * scale)
     return plans
+
+
+# The LTV covenant's "marked value of its network stakes" (docs/model.md 6d), tested "after
+# capex", i.e. after the settlement: True counts the stakes the entity bought with
+# investment tranches it paid this step (their cash is already out of its net debt); False
+# tests before this step's tranche purchases are booked (only to measure a kernel that does).
+LTV_STAKES_AFTER_TRANCHES = True
+
+
+def _build_settle(t, M, s: TwinState, plans, in_default, flow, interests, shortfall, frac, rsh_due, rec,
+                  ev: Counter):
+    """Stages 5c-d ([build]): capex paid, then the covenants. Returns (capex paid,
+    covenant defaults with their ELS class)."""
+    paid_now = _pay_capex(t, M, s, plans, in_default, ev)
+    covenant = _covenants(t, M, s, in_default, flow, interests, shortfall,
+                          _contract_receipts(t, M, s, frac, rsh_due), rec, ev)
+    return paid_now, covenant
 
 
 def _contract_receipts(t, M, s: TwinState, frac, rsh_due):
@@ -696,7 +721,7 @@ def _covenants(t, M, s: TwinState, in_default, flow, interests, shortfall, recei
             continue
         if M.ltv_max[i] > 0.0:
             ltv, disc = float(M.ltv_max[i]), M.sale_discount
-            h_mark = float(M.holdings[i]) * sentiment ** float(M.equity_beta[i]) * s.h_frac[i]
+            h_mark = float(M.holdings[i]) * sentiment ** float(M.holdings_beta[i]) * s.h_frac[i]
             value = h_mark + stakes_value(M, s, i)
             net = s.debt[i] - s.cash[i]
             if net > ltv * value:
@@ -880,7 +905,7 @@ def _process_default(t, M, s: TwinState, i, ctx, rec: StepRecord, ev: Counter):
                 backlog = _value_due(M, s, c, t + 1, M.n_steps) * s.price_scale[c]
             rec.lost_backlog[payee] = rec.lost_backlog.get(payee, 0.0) + backlog
             kept = float(M.c_relet_share[c]) * (1.0 - float(M.c_relet_discount[c]))
-            if _build(M):
+            if _build(M) and M.builds[payee]:
                 # [build]: the capex built for deliveries not yet made (built ahead)
                 delivered = float(np.sum(M.c_amount[c, :t + 1]))
                 write_off = max(0.0, s.c_built[c] - float(M.c_capex[c]) * delivered) * (1.0 - kept)
@@ -978,6 +1003,10 @@ def step_twin(t: int, M, sh, state: TwinState):
             s.amortising[i] -= amortisation[i]  # leaves the schedule, paid or refinanced
             if build and float(M.lease[i, t]) > 0.0:
                 ev["lease_paid"] += 1
+    paid_now, covenant = {}, {}
+    if build and not LTV_STAKES_AFTER_TRANCHES:
+        paid_now, covenant = _build_settle(t, M, s, plans, in_default, flow, interests, shortfall, frac,
+                                           rsh_due, rec, ev)
     for k in range(len(M.l_amount)):
         borrower, lender = int(M.l_borrower[k]), int(M.l_lender[k])
         if (t == M.l_maturity[k] and s.loan_out[k] > 0.0 and s.alive[borrower] and s.alive[lender]
@@ -996,11 +1025,9 @@ def step_twin(t: int, M, sh, state: TwinState):
             ev["loan_repaid"] += 1
 
     # 5c-d. [build]: capex paid from what cash is left; then the covenants
-    paid_now, covenant = {}, {}
-    if build:
-        paid_now = _pay_capex(t, M, s, plans, in_default, ev)
-        covenant = _covenants(t, M, s, in_default, flow, interests, shortfall,
-                              _contract_receipts(t, M, s, frac, rsh_due), rec, ev)
+    if build and LTV_STAKES_AFTER_TRANCHES:
+        paid_now, covenant = _build_settle(t, M, s, plans, in_default, flow, interests, shortfall, frac,
+                                           rsh_due, rec, ev)
 
     # 6. defaults and the in-step solvency cascade
     for i in range(n):
