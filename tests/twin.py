@@ -515,8 +515,8 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
     leverage, rising with sentiment, shifted in winter); otherwise it is due in cash.
     Returns (outside assets, outside liabilities, principal due in cash, amortisation
     scheduled, interest) per entity; a negative outside cash flow is a liability to outside
-    creditors. [build]: interest at the entity's average coupon, new-debt bullets due (the
-    total due capped at the debt), leases due."""
+    creditors. [build]: interest at the entity's average coupon, the new debt's ladder in the
+    amortisation (the total due capped at the debt), leases due."""
     n = len(s.alive)
     assets, outside_due, principal = [0.0] * n, [0.0] * n, [0.0] * n
     amortisation, interests = [0.0] * n, [0.0] * n
@@ -698,7 +698,7 @@ def _pay_capex(t, M, s: TwinState, plans, in_default, ev: Counter):
 # leases". The net outside cash flow of the clearing carries a payee's delivery costs but not
 # what its payers pay it (that is a network receipt), so the contract margin is the outside
 # flow plus the contract payments received; True reads it so. False: the outside flow alone
-# (what the kernel contract /work/BUILD_NAMES.md words as "cov_cf += net_out[i]").
+# (the kernel of commit 1ddae07 sums the net outside cash flow alone).
 COVERAGE_CF_WITH_RECEIPTS = True
 
 
