@@ -1,8 +1,8 @@
 """A pure-Python twin of one simulation period (no numba), for pinning `sim.engine.kernel.step`.
 
 Written from the economics (docs/model.md, sections 1-11, with issue 12's treasury (7b),
-restructuring (7c), revenue share (6b), capacity (6c) and downturn recoveries (9), and the
-documented conventions of
+restructuring (7c), revenue share (6b), capacity (6c), downturn recoveries (9) and partners
+that build with borrowed money (6d), and the documented conventions of
 sim/engine/kernel.py), for readability rather than speed: plain Python floats and lists, one
 function per stage of the period. The joint clearing goes through the public, validated
 API `sim.engine.clearing.clear_detailed`, not the kernel's internal routines.
@@ -71,6 +71,19 @@ class TwinState:
     price_scale: list = None  # per contract: price left after distressed-exchange haircuts
     rsh_paid: float = 0.0  # revenue share paid so far
     lost_from: list = None  # per contract: step its lost capacity is replaced from (-1: none)
+    # partners build with borrowed money (docs/model.md section 6d)
+    coupon: list = None  # per entity: average coupon on outside debt (starts at `rate`)
+    amort_new: list = None  # per entity: amortisation per step added by new debt (a ladder)
+    k_hist: list = None  # [i][t]: other (untied) capex paid at step t
+    ripe: list = None  # per entity: other capex paid at least `lead` steps ago (earns capex_yield)
+    capex_book: list = None  # per entity: cumulative capex paid (capitalised at cost)
+    c_built: list = None  # per contract: capex its payee has built for it
+    h_frac: list = None  # per entity: share of its outside holdings not yet sold
+    h_sold: list = None  # per entity: cumulative mark of the holdings sold
+    cov_cf: list = None  # per entity: operating cash flow summed over the current calendar year
+    cov_int: list = None  # per entity: interest on outside debt summed over the year
+    cov_short: list = None  # per entity: network shortfall summed over the year
+    cov_low: list = None  # per entity: consecutive year ends in breach of the coverage covenant
 
 
 @dataclass
@@ -103,6 +116,12 @@ class StepRecord:
     restructured: bool = False  # the lab closed its gap by a distressed exchange this period
     restructured_entity: int = -1  # who did (the lab)
     rs_loss: dict = field(default_factory=dict)  # payee -> contract value given up in it
+    # [build]: entities in breach of a covenant this period, the mark of the holdings each
+    # sold, the new debt each issued, entities that defaulted on a covenant
+    breached: set = field(default_factory=set)
+    sold: dict = field(default_factory=dict)
+    new_debt: dict = field(default_factory=dict)
+    covenant_defaults: set = field(default_factory=set)
 
 
 def state_from_kernel(st) -> TwinState:
@@ -123,7 +142,25 @@ def state_from_kernel(st) -> TwinState:
         relet_from=[int(x) for x in st.c_relet], tranche_ok=bl(st.t_ok), tranche_done=bl(st.t_done),
         facility_drawn=float(st.sc[3]), cut_from=[int(x) for x in st.c_cut], price_scale=fl(st.c_scale),
         rsh_paid=float(st.rsh_paid[0]), lost_from=[int(x) for x in st.c_lost],
+        **_build_from_kernel(st),
     )
+
+
+BUILD_FIELDS = ("coupon", "amort_new", "k_hist", "ripe", "capex_book", "c_built", "h_frac", "h_sold",
+                "cov_cf", "cov_int", "cov_short", "cov_low")  # kernel State names = TwinState names
+
+
+def _build_from_kernel(st) -> dict:
+    """The [build] part of a kernel State as TwinState fields (nothing for a kernel
+    without them)."""
+    if not hasattr(st, "coupon"):
+        return {}
+    out = {}
+    for name in BUILD_FIELDS:
+        a = np.asarray(getattr(st, name))
+        conv = int if name == "cov_low" else float
+        out[name] = [[conv(x) for x in row] for row in a] if a.ndim == 2 else [conv(x) for x in a]
+    return out
 
 
 def state_as_kernel_fields(s: TwinState) -> dict:
@@ -138,6 +175,7 @@ def state_as_kernel_fields(s: TwinState) -> dict:
         "c_relet": s.relet_from, "t_ok": s.tranche_ok, "t_done": s.tranche_done,
         "c_cut": s.cut_from, "c_scale": s.price_scale, "rsh_paid": [s.rsh_paid],
         "c_lost": s.lost_from,
+        **({name: getattr(s, name) for name in BUILD_FIELDS} if s.coupon is not None else {}),
     }
 
 
@@ -157,6 +195,18 @@ def initial_state(M, tranche_u) -> TwinState:
         lost_from=[-1] * m,
     )
     s.stake0 = [stakes_value(M, s, h) for h in range(n)]
+    if hasattr(M, "build_on"):
+        T = M.n_steps
+        lead = int(M.build_lead) if M.build_on else 0
+        s.coupon = [float(x) for x in M.rate]
+        s.amort_new = [0.0] * n
+        s.k_hist = [[0.0] * T for _ in range(n)]
+        s.ripe, s.capex_book, s.h_sold = [0.0] * n, [0.0] * n, [0.0] * n
+        s.h_frac = [1.0] * n
+        s.cov_cf, s.cov_int, s.cov_short, s.cov_low = [0.0] * n, [0.0] * n, [0.0] * n, [0] * n
+        # capex for the first `lead` steps of the grid was spent before it
+        s.c_built = [float(M.c_capex[c]) * sum(float(M.c_amount[c, u]) for u in range(min(lead, T)))
+                     for c in range(m)]
     return s
 
 
@@ -191,7 +241,20 @@ def book_equity(M, s: TwinState, i: int) -> float:
     """Start book equity + retained cash - new debt + change in marked stakes and network
     loans - impairments."""
     return (float(M.book0[i]) + (s.cash[i] - float(M.cash0[i])) - (s.debt[i] - float(M.debt0[i]))
-            + (stakes_value(M, s, i) - s.stake0[i]) + loans_change(M, s, i) - s.impairment[i])
+            + (stakes_value(M, s, i) - s.stake0[i]) + loans_change(M, s, i) - s.impairment[i]
+            + _build_book(M, s, i))
+
+
+def _build_book(M, s: TwinState, i: int) -> float:
+    """[build]: capex is capitalised at cost (no depreciation); holdings sold leave the
+    books at their mark (the debt they repaid is in the debt term)."""
+    if not _build(M):
+        return 0.0
+    return s.capex_book[i] - s.h_sold[i]
+
+
+def _build(M) -> bool:
+    return bool(getattr(M, "build_on", False))
 
 
 # ----------------------------------------------------------------------- stages
@@ -450,20 +513,35 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
     """Stage 2d: interest and scheduled principal on outside debt. Scheduled principal rolls
     over when the credit market is open to the entity (a logistic probability falling with
     leverage, rising with sentiment, shifted in winter); otherwise it is due in cash.
-    Returns (outside assets, outside liabilities, principal due in cash) per entity; a
-    negative outside cash flow is a liability to outside creditors."""
+    Returns (outside assets, outside liabilities, principal due in cash, amortisation
+    scheduled, interest) per entity; a negative outside cash flow is a liability to outside
+    creditors. [build]: interest at the entity's average coupon, the new debt's ladder in the
+    amortisation (the total due capped at the debt), leases due."""
     n = len(s.alive)
     assets, outside_due, principal = [0.0] * n, [0.0] * n, [0.0] * n
-    amortisation = [0.0] * n
+    amortisation, interests = [0.0] * n, [0.0] * n
+    build = _build(M)
     for i in range(n):
         if not s.alive[i]:
             continue
         if i == M.lab and s.facility_drawn > 0.0:  # the drawn facility at its own rate
             interest = (M.rate[i] * (s.debt[i] - s.facility_drawn) + M.tr_fac_rate * s.facility_drawn) * M.dt
+        elif build and i != M.lab:  # [build]: the debt-weighted coupon of old and new debt
+            interest = s.coupon[i] * s.debt[i] * M.dt
         else:
             interest = M.rate[i] * s.debt[i] * M.dt
-        amortisation[i] = min(s.amortising[i], M.amort[i])
-        scheduled = amortisation[i] + M.bullet[i, t]
+        interests[i] = interest
+        if build:
+            # new debt is a ladder: it joined the amortising debt and added to the
+            # amortisation per step; never more due than the debt there is (asset sales repay
+            # debt off the amortising part first, then off the rest)
+            amortisation[i] = min(s.amortising[i], M.amort[i] + s.amort_new[i])
+            scheduled = min(amortisation[i] + M.bullet[i, t], s.debt[i])
+            if s.amort_new[i] > 0.0 and amortisation[i] > 0.0:
+                ev["new_debt_due"] += 1
+        else:
+            amortisation[i] = min(s.amortising[i], M.amort[i])
+            scheduled = amortisation[i] + M.bullet[i, t]
         if scheduled > 0.0:
             leverage = s.debt[i] / equity[i] if equity[i] > 0.0 else 0.0
             logit = M.refi_logit[i] + M.refi_sent_slope * s.log_sentiment - M.refi_lev_slope * leverage
@@ -476,12 +554,211 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
             else:
                 ev["refinancing_success"] += 1
         outside_due[i] = interest + principal[i]
+        if build:
+            outside_due[i] += float(M.lease[i, t])  # leases: an outside obligation
         if flow[i] >= 0.0:
             assets[i] = s.cash[i] + flow[i]
         else:
             assets[i] = s.cash[i]
             outside_due[i] += -flow[i]
-    return assets, outside_due, principal, amortisation
+    return assets, outside_due, principal, amortisation, interests
+
+
+def _capex_yield(t, M, s: TwinState, flow, ev: Counter):
+    """Stage 1d ([build]): other capex spent at least `lead` steps ago earns capex_yield x
+    (what was spent) x dt of outside cash flow each step (the business it builds)."""
+    lead = int(M.build_lead)
+    for i in range(len(s.alive)):
+        if s.alive[i]:  # (a defaulted entity's ripe capex is left as it was: it earns nothing)
+            if t - lead >= 0:
+                s.ripe[i] += s.k_hist[i][t - lead]
+            y = float(M.capex_yield[i]) * s.ripe[i] * M.dt
+            flow[i] += y
+            if y > 0.0:
+                ev["capex_yield"] += 1
+
+
+def _build_funding(t, M, sh, s: TwinState, owe, assets, outside_due, equity, rec, ev: Counter):
+    """Stage 3d ([build], docs/model.md 6d): each live entity's capex plan this step, the
+    capex tied to its live contracts if it builds (capex_share x the amount due `lead` steps
+    ahead, times the delivered volume there with restructuring on) plus its other capex (cut
+    in AI winter), funded from the cash it would have left after this step above a reserve
+    (cash_floor x its starting cash plus next year's amortisation, bullets and leases); the
+    rest is borrowed when the credit market is open to it (its refinancing uniform and
+    probability), at a spread over its rate, as a ladder amortising over new_debt_years;
+    when shut, the plan is cut to what it can fund. Returns {entity: (tied parts {contract:
+    amount}, other part)} of the plans after any cut."""
+    n, T = len(s.alive), M.n_steps
+    lead = int(M.build_lead)
+    plans = {}
+    for i in range(n):
+        if not s.alive[i]:
+            continue
+        tied = {}
+        for c in range(len(M.c_payer)):
+            if not M.builds[i] or int(M.c_payee[c]) != i or not s.contract_active[c] or t + lead >= T:
+                continue
+            k = float(M.c_capex[c]) * float(M.c_amount[c, t + lead])
+            if M.rs_on:
+                k *= _terms(M, s, c, t + lead)[0]  # the volume it will deliver then
+            tied[c] = k
+        other = float(M.capex_other[i, t]) * ((1.0 - M.build_winter_cut) if s.winter else 1.0)
+        plan = sum(tied.values()) + other
+        if not plan > 0.0:
+            continue
+        due_in = sum(owe[j][i] for j in range(n))
+        pbar = outside_due[i] + sum(owe[i])
+        avail = assets[i] + due_in - pbar  # cash left after this step if everybody pays
+        # the reserve: a share of its starting cash and next year's principal and rent
+        reserve = M.cash_floor * float(M.cash0[i])
+        for u in range(t + 1, min(t + M.steps_per_year, T - 1) + 1):
+            reserve += float(M.amort[i]) + s.amort_new[i] + float(M.bullet[i, u]) + float(M.lease[i, u])
+        funded = max(0.0, avail - reserve)
+        borrow = max(0.0, plan - funded)
+        scale = 1.0
+        if borrow > 0.0:
+            leverage = s.debt[i] / equity[i] if equity[i] > 0.0 else 0.0
+            logit = M.refi_logit[i] + M.refi_sent_slope * s.log_sentiment - M.refi_lev_slope * leverage
+            if s.winter:
+                logit += M.refi_winter_shift
+            if sh[5 + 2 * i] < 1.0 / (1.0 + math.exp(-logit)):
+                r_new = float(M.rate[i]) + M.spread_lev * leverage + (M.spread_winter if s.winter else 0.0)
+                s.coupon[i] = (s.coupon[i] * s.debt[i] + r_new * borrow) / (s.debt[i] + borrow)
+                s.debt[i] += borrow
+                assets[i] += borrow
+                s.amortising[i] += borrow  # a ladder over new_debt_years
+                s.amort_new[i] += borrow / int(M.new_debt_steps)
+                rec.new_debt[i] = rec.new_debt.get(i, 0.0) + borrow
+                ev["capex_borrowed"] += 1
+            else:
+                scale = funded / plan
+                ev["capex_cut_market_shut"] += 1
+        plans[i] = ({c: k * scale for c, k in tied.items()}, other * scale)
+    return plans
+
+
+# The LTV covenant's "marked value of its network stakes" (docs/model.md 6d), tested "after
+# capex", i.e. after the settlement: True counts the stakes the entity bought with
+# investment tranches it paid this step (their cash is already out of its net debt); False
+# tests before this step's tranche purchases are booked (only to measure a kernel that does).
+LTV_STAKES_AFTER_TRANCHES = True
+
+
+def _build_settle(t, M, s: TwinState, plans, in_default, flow, interests, shortfall, frac, rsh_due, rec,
+                  ev: Counter):
+    """Stages 5c-d ([build]): capex paid, then the covenants. Returns (capex paid,
+    covenant defaults with their ELS class)."""
+    paid_now = _pay_capex(t, M, s, plans, in_default, ev)
+    covenant = _covenants(t, M, s, in_default, flow, interests, shortfall,
+                          _contract_receipts(t, M, s, frac, rsh_due), rec, ev)
+    return paid_now, covenant
+
+
+def _contract_receipts(t, M, s: TwinState, frac, rsh_due):
+    """What each entity received this step as payee of live contracts (after cuts and
+    haircuts) and of the revenue share: the revenue side of its contract margins."""
+    got = [0.0] * len(s.alive)
+    for c in range(len(M.c_payer)):
+        if s.contract_active[c]:
+            due = float(M.c_amount[c, t])
+            if M.rs_on:
+                due *= _terms(M, s, c, t)[1] * s.price_scale[c]
+            got[int(M.c_payee[c])] += due * frac[int(M.c_payer[c])]
+    if rsh_due > 0.0:
+        got[M.rsh_payee] += rsh_due * frac[M.lab]
+    return got
+
+
+def _pay_capex(t, M, s: TwinState, plans, in_default, ev: Counter):
+    """Stage 5c ([build]): after settlement each entity that paid in full pays its capex
+    plan from cash, at most the cash it has (tied and other parts shrink in proportion);
+    capex is capitalised. Returns {entity: capex paid}."""
+    paid_now = {}
+    for i, (tied, other) in plans.items():
+        if in_default[i]:
+            continue
+        planned = sum(tied.values()) + other
+        paid = min(planned, s.cash[i])
+        if paid < planned:
+            ev["capex_cut_cash"] += 1
+        if not paid > 0.0:
+            continue
+        share = paid / planned
+        s.cash[i] -= paid
+        s.capex_book[i] += paid
+        s.k_hist[i][t] += other * share
+        for c, k in tied.items():
+            s.c_built[c] += k * share
+        paid_now[i] = paid
+    return paid_now
+
+
+# How the coverage covenant reads "operating cash flow". docs/model.md 6d: "the net outside
+# cash flow of the clearing, contract margins and capex yield included, before capex and
+# leases". The net outside cash flow of the clearing carries a payee's delivery costs but not
+# what its payers pay it (that is a network receipt), so the contract margin is the outside
+# flow plus the contract payments received; True reads it so. False: the outside flow alone
+# (the kernel of commit 1ddae07 sums the net outside cash flow alone).
+COVERAGE_CF_WITH_RECEIPTS = True
+
+
+def _covenants(t, M, s: TwinState, in_default, flow, interests, shortfall, receipts, rec, ev: Counter):
+    """Stage 5d ([build]): covenants of the entities alive that paid in full. LTV (ltv_max >
+    0): net debt above ltv_max x (holdings at their mark + marked network stakes) forces a
+    sale of holdings at a discount that brings it back to the ceiling (at most all of them),
+    the proceeds repaying debt (the amortising part first); still above ltv_default
+    afterwards: a covenant default. Coverage (coverage_min > 0): the year's operating cash
+    flow below coverage_min x the year's interest is a breach; coverage_years consecutive
+    breaches are a covenant default. Returns {entity: fundamental?}, the ELS class of each
+    covenant default: fundamental if the test still fails with what the network failed to
+    deliver added back (stakes lost to others' defaults; the year's network shortfall)."""
+    n = len(s.alive)
+    spy = M.steps_per_year
+    sentiment = math.exp(s.log_sentiment)
+    out = {}
+    for i in range(n):
+        if not s.alive[i] or in_default[i]:
+            continue
+        if M.ltv_max[i] > 0.0:
+            ltv, disc = float(M.ltv_max[i]), M.sale_discount
+            h_mark = float(M.holdings[i]) * sentiment ** float(M.holdings_beta[i]) * s.h_frac[i]
+            value = h_mark + stakes_value(M, s, i)
+            net = s.debt[i] - s.cash[i]
+            if net > ltv * value:
+                ev["ltv_breach"] += 1
+                rec.breached.add(i)
+                x = min(h_mark, (net - ltv * value) / (1.0 - disc - ltv))
+                if x > 0.0:
+                    repay = (1.0 - disc) * x
+                    s.amortising[i] -= min(s.amortising[i], repay)
+                    s.debt[i] -= repay
+                    s.h_frac[i] *= 1.0 - x / h_mark
+                    s.h_sold[i] += x
+                    rec.sold[i] = rec.sold.get(i, 0.0) + x
+                    ev["asset_sale"] += 1
+                    value -= x
+                    net -= repay
+                if net > M.ltv_default * value:
+                    ev["covenant_default_ltv"] += 1
+                    out[i] = net > M.ltv_default * (value + s.stake_lost[i])
+                    continue
+        if M.coverage_min[i] > 0.0:
+            s.cov_cf[i] += flow[i] + (receipts[i] if COVERAGE_CF_WITH_RECEIPTS else 0.0)
+            s.cov_int[i] += interests[i]
+            s.cov_short[i] += shortfall[i]
+            if t % spy == spy - 1:
+                cov = float(M.coverage_min[i])
+                if s.cov_int[i] > 0.0 and s.cov_cf[i] < cov * s.cov_int[i]:
+                    ev["coverage_breach"] += 1
+                    rec.breached.add(i)
+                    s.cov_low[i] += 1
+                    if s.cov_low[i] >= int(M.coverage_years):
+                        ev["covenant_default_coverage"] += 1
+                        out[i] = s.cov_cf[i] + s.cov_short[i] < cov * s.cov_int[i]
+                else:
+                    s.cov_low[i] = 0
+                s.cov_cf[i] = s.cov_int[i] = s.cov_short[i] = 0.0
+    return out
 
 
 def _lab_raise(t, M, sh, s: TwinState, owe, assets, outside_due, equity, revenue, ev: Counter):
@@ -564,10 +841,13 @@ def _defaults_anyway(M, s: TwinState, i, ctx) -> bool:
         return True  # cannot pay even with everything it was owed
     if not M.solvency_on[i]:
         return False
-    debt = ctx["debt_start"][i] - ctx["principal"][i]  # its own principal paid
+    # its own principal paid (and, with [build], the debt its asset sales repaid)
+    debt = s.debt[i] - (ctx["principal"][i] if ctx["in_default"][i] else 0.0)
+    # [build]: the capex it paid this step turned cash into capitalised capex (in _build_book)
+    full_cash -= ctx.get("capex_paid", {}).get(i, 0.0)
     equity = (float(M.book0[i]) + (full_cash - float(M.cash0[i])) - (debt - float(M.debt0[i]))
               + (stakes_value(M, s, i) - s.stake0[i]) + loans_change(M, s, i)
-              + s.stake_lost[i])  # no impairment
+              + s.stake_lost[i] + _build_book(M, s, i))  # no impairment
     return equity < 0.0
 
 
@@ -625,7 +905,14 @@ def _process_default(t, M, s: TwinState, i, ctx, rec: StepRecord, ev: Counter):
                 backlog = _value_due(M, s, c, t + 1, M.n_steps) * s.price_scale[c]
             rec.lost_backlog[payee] = rec.lost_backlog.get(payee, 0.0) + backlog
             kept = float(M.c_relet_share[c]) * (1.0 - float(M.c_relet_discount[c]))
-            write_off = float(M.c_capex[c]) * volume * (1.0 - kept)
+            if _build(M) and M.builds[payee]:
+                # [build]: the capex built for deliveries not yet made (built ahead)
+                delivered = float(np.sum(M.c_amount[c, :t + 1]))
+                write_off = max(0.0, s.c_built[c] - float(M.c_capex[c]) * delivered) * (1.0 - kept)
+                if write_off > 0.0:
+                    ev["impairment_built"] += 1
+            else:
+                write_off = float(M.c_capex[c]) * volume * (1.0 - kept)
             s.impairment[payee] += write_off
             if write_off > 0.0:
                 ev["impairment"] += 1
@@ -647,6 +934,9 @@ def step_twin(t: int, M, sh, state: TwinState):
     # 1. markets and outside business
     revenue, z_sentiment = _advance_markets(t, M, sh, s, ev)
     flow = _outside_cash_flows(t, M, sh, s, revenue, z_sentiment)
+    build = _build(M)
+    if build:
+        _capex_yield(t, M, s, flow, ev)
     equity = [equity_value(M, s, i) for i in range(n)]  # marks before this period's defaults
 
     # 2. obligations due this period
@@ -658,7 +948,7 @@ def step_twin(t: int, M, sh, state: TwinState):
     rsh_due = _revenue_share(t, M, s, owe, revenue, ev)
     due_tranches = _tranches(t, M, s, owe, ev)
     _network_loans(t, M, s, owe, ev)
-    assets, outside_due, principal, amortisation = _outside_debt(t, M, sh, s, flow, equity, ev)
+    assets, outside_due, principal, amortisation, interests = _outside_debt(t, M, sh, s, flow, equity, ev)
     outside_due[lab] += replacement  # bought outside the network
 
     # 3. the lab's funding (and, with restructuring on, cuts and distressed exchanges)
@@ -667,7 +957,9 @@ def step_twin(t: int, M, sh, state: TwinState):
     if M.rs_on and s.alive[lab]:
         gap = rec.gap = _restructure(t, M, s, owe, assets, outside_due, gap, revenue, rec, ev,
                                      shortfall, margin_lost)
-    debt_start = list(s.debt)  # after the facility draw, before principal is paid
+    # 3d. [build]: partners plan their capex and borrow what their cash does not cover
+    plans = _build_funding(t, M, sh, s, owe, assets, outside_due, equity, rec, ev) if build else {}
+    debt_start = list(s.debt)  # after the facility draw and new debt, before principal is paid
 
     # 4. joint clearing (greatest Rogers-Veraart clearing vector, public API)
     L = np.array(owe, dtype=float)
@@ -709,6 +1001,12 @@ def step_twin(t: int, M, sh, state: TwinState):
             s.cash[i] = max(0.0, assets[i] + received[i] - pay[i])
             s.debt[i] -= principal[i]
             s.amortising[i] -= amortisation[i]  # leaves the schedule, paid or refinanced
+            if build and float(M.lease[i, t]) > 0.0:
+                ev["lease_paid"] += 1
+    paid_now, covenant = {}, {}
+    if build and not LTV_STAKES_AFTER_TRANCHES:
+        paid_now, covenant = _build_settle(t, M, s, plans, in_default, flow, interests, shortfall, frac,
+                                           rsh_due, rec, ev)
     for k in range(len(M.l_amount)):
         borrower, lender = int(M.l_borrower[k]), int(M.l_lender[k])
         if (t == M.l_maturity[k] and s.loan_out[k] > 0.0 and s.alive[borrower] and s.alive[lender]
@@ -726,14 +1024,20 @@ def step_twin(t: int, M, sh, state: TwinState):
         if t == M.l_maturity[k] and state.alive[borrower] and state.alive[lender] and pay[borrower] > 0.0:
             ev["loan_repaid"] += 1
 
+    # 5c-d. [build]: capex paid from what cash is left; then the covenants
+    if build and LTV_STAKES_AFTER_TRANCHES:
+        paid_now, covenant = _build_settle(t, M, s, plans, in_default, flow, interests, shortfall, frac,
+                                           rsh_due, rec, ev)
+
     # 6. defaults and the in-step solvency cascade
     for i in range(n):
         s.net_shortfall[i] += shortfall[i]
     ctx = {"assets": assets, "due_in": due_in, "pbar": pbar, "shortfall": shortfall,
            "margin_lost": margin_lost, "debt_start": debt_start, "principal": principal,
            "frac": frac, "outside_due": outside_due, "in_default": in_default, "wave": set(),
-           "defaulted_now": set()}
-    new = {i: LIQUIDITY for i in range(n) if s.alive[i] and in_default[i]}
+           "defaulted_now": set(), "capex_paid": paid_now}
+    new = {i: LIQUIDITY for i in range(n) if s.alive[i] and (in_default[i] or i in covenant)}
+    rec.covenant_defaults = set(covenant)
     for wave in range(n + 1):
         for i in range(n):
             if s.alive[i] and i not in new and M.solvency_on[i] and book_equity(M, s, i) < 0.0:
@@ -741,7 +1045,8 @@ def step_twin(t: int, M, sh, state: TwinState):
         if not new:
             break
         # classify the whole wave first (simultaneous defaults), then apply its consequences
-        classes = {i: not _defaults_anyway(M, s, i, ctx) for i in new}
+        # a covenant default is fundamental if the covenant's own counterfactual fails too
+        classes = {i: not (covenant.get(i, False) or _defaults_anyway(M, s, i, ctx)) for i in new}
         ctx["wave"] = set(new)
         for i in sorted(new):
             impaired = s.impairment[i] > 0.0
@@ -759,6 +1064,8 @@ def step_twin(t: int, M, sh, state: TwinState):
                 ev["solvency_default_impaired"] += 1
             if wave > 0:
                 ev["cascade_wave_default"] += 1
+            if i in covenant:
+                ev["covenant_default_contagious" if classes[i] else "covenant_default_fundamental"] += 1
         new = {}
     if state.alive[lab]:
         rev = revenue * M.dt * served
