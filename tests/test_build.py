@@ -173,16 +173,16 @@ BORROWER = {"name": "B", "cash": 4.0, "ocf": 3.0, "debt": 20.0, "rate": 0.05, "a
             "market_equity": 40.0, "capex": {"2026": 10.0}, "solvency_default": False}
 # t0 (open): interest 0.05 * 20 = 1, amortisation 2 rolls; a = 4 + 3 - 1 = 6, reserve
 #     2 + 2 = 4, f = 2, borrows b0 = 10 - 2 = 8 at r0 = 0.05 + 0.02 * 20/40 = 0.06; debt 28,
-#     coupon (0.05 * 20 + 0.06 * 8) / 28; new amortisation 8/2 = 4 a step; amortising
-#     20 - 2 + 8 = 26; cash 6 + 8 - 10 = 4 (the reserve).
+#     coupon (0.05 * 20 + 0.06 * 8) / 28; new debt: its own pool 8 repaid 8/2 = 4 a step;
+#     amortising 20 - 2 = 18; cash 6 + 8 - 10 = 4 (the reserve).
 A0 = 4.0 + 3.0 - 0.05 * 20.0
 B0, R0 = 10.0 - (A0 - (2.0 + 2.0)), 0.05 + 0.02 * 20.0 / 40.0
 D1 = 20.0 + B0
 C1 = (0.05 * 20.0 + R0 * B0) / D1
 # t1 (open): interest C1 * 28 = 1.48; 2 + 4 = 6 rolls; a = 4 + 3 - 1.48 = 5.52 < reserve
 #     2 + 2 + 4 = 8: f = 0, borrows b1 = 10 at r1 = 0.05 + 0.02 * 28/40 = 0.064; debt 38,
-#     coupon (1.48 + 0.064 * 10) / 38; new amortisation 4 + 5 = 9; amortising 26 - 6 + 10 = 30;
-#     cash 5.52.
+#     coupon (1.48 + 0.064 * 10) / 38; the pool's repayment 4 + 5 = 9 a step, the pool
+#     8 - 4 + 10 = 14; amortising 18 - 2 = 16; cash 5.52.
 I1 = C1 * D1
 A1 = (A0 + B0 - 10.0) + 3.0 - I1
 B1, R1 = 10.0, 0.05 + 0.02 * D1 / 40.0
@@ -199,14 +199,17 @@ def test_borrowing_when_open_sets_debt_coupon_and_the_ladder():
     assert B0 == pytest.approx(8.0, rel=1e-12)
     assert st.debt[1] == approx(D1) and st.coupon[1] == approx(C1)
     assert st.cash[1] == approx(4.0) and rec.new_debt[1] == approx(B0)
-    assert st.amort_new[1] == approx(B0 / 2.0) and st.amortising[1] == approx(20.0 - 2.0 + B0)
+    # the new debt is its own pool on its ladder; the old schedule is untouched by it
+    assert st.amort_new[1] == approx(B0 / 2.0) and st.new_out[1] == approx(B0)
+    assert st.amortising[1] == approx(20.0 - 2.0)
     assert st.capex_book[1] == approx(10.0) and st.k_hist[1, 0] == approx(10.0)
     st, rec = states[2]  # after t1: the coupon is the debt-weighted average
     assert I1 == pytest.approx(1.48, rel=1e-12) and A1 == pytest.approx(5.52, rel=1e-12)
     assert st.debt[1] == approx(D2) and st.coupon[1] == approx(C2)
     assert st.cash[1] == approx(A1) and rec.new_debt[1] == approx(B0 + B1)
     assert st.amort_new[1] == approx((B0 + B1) / 2.0)
-    assert st.amortising[1] == approx(20.0 - 2.0 + B0 - (2.0 + B0 / 2.0) + B1)
+    assert st.amortising[1] == approx(20.0 - 2.0 - 2.0)
+    assert st.new_out[1] == approx(B0 - B0 / 2.0 + B1)  # its ladder paid (rolled) B0/2, then B1 issued
     # t2 (open): the amortisation 2 + 9 = 11 rolls; interest I2; a = 5.52 + 3 - 2.12 = 6.4 <
     #     reserve 2 + 2 + 9 = 13: f = 0, borrows 10 at 0.05 + 0.02 * 38/40; cash 6.4
     st, rec = states[3]
@@ -215,6 +218,7 @@ def test_borrowing_when_open_sets_debt_coupon_and_the_ladder():
     assert st.coupon[1] == approx((C2 * D2 + r2 * 10.0) / (D2 + 10.0))
     assert rec.new_debt[1] == approx(B0 + B1 + 10.0) and st.cash[1] == approx(A1 + 3.0 - I2)
     assert st.amort_new[1] == approx((B0 + B1 + 10.0) / 2.0)
+    assert st.new_out[1] == approx(B0 - B0 / 2.0 + B1 - (B0 + B1) / 2.0 + 10.0)
     assert rec.default_step[1] == -1
 
 
@@ -287,7 +291,7 @@ def test_shut_market_scales_the_plan_caps_it_at_cash_and_cuts_it_after_the_payer
     t1 (open): the contract is gone: no tied capex; other 7 (the schedule, whatever happens):
        a = 0, f = 0, borrow 7 at rate 0.05 (no market equity: leverage 0); pays 7; cash 0;
        its bullet (t3) falls beyond the horizon.
-       New debt 7 on a 2-year ladder: 3.5 a step of amortisation.
+       New debt 7, its own pool on a 2-year ladder: 3.5 a step.
     t2 (open): re-let income 0.5 * 10 * (0.8 - 0.5) = 1.5; interest 0.35; the amortisation
        3.5 rolls: a = 1.15 < reserve 2 (no step after t2 in the horizon), f = 0; other capex
        is the whole 10 now (nothing tied: A_3 is beyond the horizon): borrows 10 more at
@@ -312,11 +316,12 @@ def test_shut_market_scales_the_plan_caps_it_at_cash_and_cuts_it_after_the_payer
     assert st.c_built[0] == approx(4.5)  # cut: nothing more built for a defaulted payer
     assert rec.new_debt[1] == approx(7.0) and st.debt[1] == approx(7.0) and st.coupon[1] == approx(0.05)
     assert st.k_hist[1, 1] == approx(7.0) and st.capex_book[1] == approx(12.0) and st.cash[1] == approx(0.0)
-    assert st.amort_new[1] == approx(3.5) and st.amortising[1] == approx(7.0)
+    assert st.amort_new[1] == approx(3.5) and st.new_out[1] == approx(7.0) and st.amortising[1] == 0.0
     st, rec = s[3]
     assert st.cash[1] == approx(1.5 - 0.35) and st.capex_book[1] == approx(22.0)
     assert st.k_hist[1, 2] == approx(10.0) and rec.new_debt[1] == approx(17.0)
     assert st.debt[1] == approx(17.0) and st.coupon[1] == approx(0.05)
+    assert st.new_out[1] == approx(7.0 - 3.5 + 10.0) and st.amort_new[1] == approx(3.5 + 5.0)
     assert st.c_built[0] == approx(4.5) and rec.default_step[1] == -1
 
 
@@ -643,3 +648,54 @@ def test_more_capex_with_the_market_shut_never_delays_a_default():
     d0, d20, d60 = oracle_defaults(0.0), oracle_defaults(20.0), oracle_defaults(60.0)
     assert (d20 <= d0).all() and (d60 <= d20).all()
     assert (d60 < d0).sum() >= 10  # capex does bring defaults forward: the check is not vacuous
+
+
+# --------------------------------------------------------------------------------------
+# Distress, the end of a ladder, and what the scenario checks refuse
+# --------------------------------------------------------------------------------------
+def test_no_building_or_borrowing_to_build_when_it_cannot_meet_the_step():
+    """Yearly. Builder: cash 1, no outside cash flow, leases 5/yr, capex 10/yr, market open.
+    t0: el = lease 5 > e = 1, so a = 1 - 5 = -4 < 0: it neither builds nor borrows (an open
+    market lends for capex, not to pay the rent), and it defaults on the lease (liquidity)."""
+    ent = {"name": "B", "cash": 1.0, "leases": {"2026": 5.0}, "capex": {"2026": 10.0}, "solvency_default": False}
+    st, rec = walk(model([LAB, ent]), [[SHUT, OPEN]] * 4)[1]
+    assert rec.new_debt[1] == 0.0 and st.capex_book[1] == 0.0
+    assert rec.default_step[1] == 0 and rec.default_kind[1] == K.LIQUIDITY
+
+
+def test_the_new_debt_ladder_ends_when_its_pool_is_repaid():
+    """Yearly, horizon 4. Builder: cash 20 (floor 10), no debt, capex 14 in 2026 and 0 after,
+    new debt over 2 years at rate 0.05 (no market equity: no leverage spread).
+    t0 (open): a = 20, reserve 10, f = 10: borrows 4; pool 4, repaid 2 a step; cash 20 + 4 - 14 = 10.
+    t1 (shut): interest 0.2, the ladder's 2 due in cash: cash 7.8, pool 2.
+    t2 (shut): interest 0.1, 2 due: cash 5.7, pool 0: the ladder ends (repayment 0).
+    t3: nothing due, no debt: cash stays 5.7."""
+    ent = {"name": "B", "cash": 20.0, "capex": {"2026": 14.0, "2027": 0.0}, "solvency_default": False}
+    s = walk(model([LAB, ent]), [[SHUT, OPEN], [SHUT, SHUT], [SHUT, SHUT], [SHUT, SHUT]])
+    assert s[1][0].new_out[1] == approx(4.0) and s[1][0].amort_new[1] == approx(2.0) and s[1][0].cash[1] == approx(10.0)
+    assert s[2][0].cash[1] == approx(10.0 - 0.2 - 2.0) and s[2][0].new_out[1] == approx(2.0)
+    assert s[3][0].cash[1] == approx(10.0 - 0.2 - 2.0 - 0.1 - 2.0)
+    assert s[3][0].new_out[1] == 0.0 and s[3][0].amort_new[1] == 0.0 and abs(s[3][0].debt[1]) < 1e-12
+    assert s[4][0].cash[1] == approx(5.7) and s[4][1].default_step[1] == -1
+
+
+@pytest.mark.parametrize("entity, build, message", [
+    ({"name": "B", "capex": {"2031": 5.0}}, {}, "capex year 2031 is outside the horizon"),
+    ({"name": "B", "leases": {"2025": 5.0}}, {}, "leases year 2025 is outside the horizon"),
+    ({"name": "B", "ltv_max": 0.45}, {"sale_discount": 0.6, "ltv_default": 0.5}, "must be below 1"),
+    ({"name": "B", "ltv_max": 0.45}, {"ltv_default": 0.4}, "above build.ltv_default"),
+    ({"name": "Lab", "kind": "lab", "capex": {"2026": 5.0}}, {}, "not modelled for the lab"),
+])
+def test_scenario_checks_refuse_what_build_cannot_mean(entity, build, message):
+    from sim.scenario.errors import ScenarioError
+
+    d = copy.deepcopy(QUIET)
+    d["name"] = "build-checks"
+    d["time"] = {"start_year": 2026, "steps_per_year": 1, "horizon_years": 4}
+    ents = [LAB, {"name": "B"}] if entity["name"] == "B" else [entity, {"name": "B"}]
+    if entity["name"] == "B":
+        ents[1] = entity
+    d["entity"] = [{**QUIET_ENTITY, **e} for e in ents]
+    d["build"] = {**BUILD, **build}
+    with pytest.raises(ScenarioError, match=message):
+        scenario_from_dict(d)

@@ -183,12 +183,13 @@ STRESSED_BUILD = {
     **STRESSED, "name": "twin-stress-build",
     "entity": [{**e, **_BUILD_ENTITY.get(e["name"], {})} for e in STRESSED["entity"]],
     "build": {"enabled": True, "lead": 1.0, "winter_capex_cut": 0.3, "spread_leverage": 0.02,
-              "spread_winter": 0.03, "new_debt_years": 1.5, "cash_floor": 0.5, "sale_discount": 0.1,
+              "spread_winter": 0.03, "new_debt_years": 1.5, "cash_floor": 0.0, "sale_discount": 0.1,
               "ltv_default": 0.5, "coverage_years": 2},
 }
 N_PATHS_BUILD = 250
 REQUIRED_EVENTS_BUILD = (
-    "capex_borrowed", "capex_cut_market_shut", "capex_cut_cash", "capex_yield", "lease_paid", "new_debt_due",
+    "capex_borrowed", "capex_cut_market_shut", "capex_cut_cash", "capex_skipped_in_distress", "capex_yield",
+    "lease_paid", "new_debt_due",
     "ltv_breach", "asset_sale", "covenant_default_ltv", "coverage_breach", "covenant_default_coverage",
     "impairment_built", "covenant_default_fundamental", "covenant_default_contagious", "refinancing_failure",
     "liquidity_default", "solvency_default", "contagious_default", "fundamental_default",

@@ -73,7 +73,8 @@ class TwinState:
     lost_from: list = None  # per contract: step its lost capacity is replaced from (-1: none)
     # partners build with borrowed money (docs/model.md section 6d)
     coupon: list = None  # per entity: average coupon on outside debt (starts at `rate`)
-    amort_new: list = None  # per entity: amortisation per step added by new debt (a ladder)
+    amort_new: list = None  # per entity: the new debt's repayment per step (a ladder over its tenor)
+    new_out: list = None  # per entity: new debt still to repay on that ladder
     k_hist: list = None  # [i][t]: other (untied) capex paid at step t
     ripe: list = None  # per entity: other capex paid at least `lead` steps ago (earns capex_yield)
     capex_book: list = None  # per entity: cumulative capex paid (capitalised at cost)
@@ -146,7 +147,7 @@ def state_from_kernel(st) -> TwinState:
     )
 
 
-BUILD_FIELDS = ("coupon", "amort_new", "k_hist", "ripe", "capex_book", "c_built", "h_frac", "h_sold",
+BUILD_FIELDS = ("coupon", "amort_new", "new_out", "k_hist", "ripe", "capex_book", "c_built", "h_frac", "h_sold",
                 "cov_cf", "cov_int", "cov_short", "cov_low")  # kernel State names = TwinState names
 
 
@@ -200,6 +201,7 @@ def initial_state(M, tranche_u) -> TwinState:
         lead = int(M.build_lead) if M.build_on else 0
         s.coupon = [float(x) for x in M.rate]
         s.amort_new = [0.0] * n
+        s.new_out = [0.0] * n
         s.k_hist = [[0.0] * T for _ in range(n)]
         s.ripe, s.capex_book, s.h_sold = [0.0] * n, [0.0] * n, [0.0] * n
         s.h_frac = [1.0] * n
@@ -519,7 +521,7 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
     amortisation (the total due capped at the debt), leases due."""
     n = len(s.alive)
     assets, outside_due, principal = [0.0] * n, [0.0] * n, [0.0] * n
-    amortisation, interests = [0.0] * n, [0.0] * n
+    amortisation, interests, ladder = [0.0] * n, [0.0] * n, [0.0] * n
     build = _build(M)
     for i in range(n):
         if not s.alive[i]:
@@ -532,12 +534,12 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
             interest = M.rate[i] * s.debt[i] * M.dt
         interests[i] = interest
         if build:
-            # new debt is a ladder: it joined the amortising debt and added to the
-            # amortisation per step; never more due than the debt there is (asset sales repay
-            # debt off the amortising part first, then off the rest)
-            amortisation[i] = min(s.amortising[i], M.amort[i] + s.amort_new[i])
-            scheduled = min(amortisation[i] + M.bullet[i, t], s.debt[i])
-            if s.amort_new[i] > 0.0 and amortisation[i] > 0.0:
+            # new debt is a pool repaid on its own ladder (the sum of its issues' per-step
+            # repayments, until the pool is empty); never more due than the debt there is
+            amortisation[i] = min(s.amortising[i], M.amort[i])
+            ladder[i] = min(s.new_out[i], s.amort_new[i])
+            scheduled = min(amortisation[i] + ladder[i] + M.bullet[i, t], s.debt[i])
+            if ladder[i] > 0.0:
                 ev["new_debt_due"] += 1
         else:
             amortisation[i] = min(s.amortising[i], M.amort[i])
@@ -561,7 +563,7 @@ def _outside_debt(t, M, sh, s: TwinState, flow, equity, ev: Counter):
         else:
             assets[i] = s.cash[i]
             outside_due[i] += -flow[i]
-    return assets, outside_due, principal, amortisation, interests
+    return assets, outside_due, principal, amortisation, interests, ladder
 
 
 def _capex_yield(t, M, s: TwinState, flow, ev: Counter):
@@ -609,6 +611,10 @@ def _build_funding(t, M, sh, s: TwinState, owe, assets, outside_due, equity, rec
         due_in = sum(owe[j][i] for j in range(n))
         pbar = outside_due[i] + sum(owe[i])
         avail = assets[i] + due_in - pbar  # cash left after this step if everybody pays
+        if avail < 0.0:  # it cannot meet this step's obligations: no building, no borrowing to build
+            plans[i] = ({c: 0.0 for c in tied}, 0.0)
+            ev["capex_skipped_in_distress"] += 1
+            continue
         # the reserve: a share of its starting cash and next year's principal and rent
         reserve = M.cash_floor * float(M.cash0[i])
         for u in range(t + 1, min(t + M.steps_per_year, T - 1) + 1):
@@ -626,7 +632,7 @@ def _build_funding(t, M, sh, s: TwinState, owe, assets, outside_due, equity, rec
                 s.coupon[i] = (s.coupon[i] * s.debt[i] + r_new * borrow) / (s.debt[i] + borrow)
                 s.debt[i] += borrow
                 assets[i] += borrow
-                s.amortising[i] += borrow  # a ladder over new_debt_years
+                s.new_out[i] += borrow  # a ladder over new_debt_years
                 s.amort_new[i] += borrow / int(M.new_debt_steps)
                 rec.new_debt[i] = rec.new_debt.get(i, 0.0) + borrow
                 ev["capex_borrowed"] += 1
@@ -730,7 +736,12 @@ def _covenants(t, M, s: TwinState, in_default, flow, interests, shortfall, recei
                 x = min(h_mark, (net - ltv * value) / (1.0 - disc - ltv))
                 if x > 0.0:
                     repay = (1.0 - disc) * x
+                    rest = repay - s.amortising[i]  # off the amortising part first, then the new pool
                     s.amortising[i] -= min(s.amortising[i], repay)
+                    if rest > 0.0 and s.new_out[i] > 0.0:
+                        s.new_out[i] = max(0.0, s.new_out[i] - rest)
+                        if s.new_out[i] <= 0.0:
+                            s.amort_new[i] = 0.0
                     s.debt[i] -= repay
                     s.h_frac[i] *= 1.0 - x / h_mark
                     s.h_sold[i] += x
@@ -948,7 +959,7 @@ def step_twin(t: int, M, sh, state: TwinState):
     rsh_due = _revenue_share(t, M, s, owe, revenue, ev)
     due_tranches = _tranches(t, M, s, owe, ev)
     _network_loans(t, M, s, owe, ev)
-    assets, outside_due, principal, amortisation, interests = _outside_debt(t, M, sh, s, flow, equity, ev)
+    assets, outside_due, principal, amortisation, interests, ladder = _outside_debt(t, M, sh, s, flow, equity, ev)
     outside_due[lab] += replacement  # bought outside the network
 
     # 3. the lab's funding (and, with restructuring on, cuts and distressed exchanges)
@@ -1001,6 +1012,11 @@ def step_twin(t: int, M, sh, state: TwinState):
             s.cash[i] = max(0.0, assets[i] + received[i] - pay[i])
             s.debt[i] -= principal[i]
             s.amortising[i] -= amortisation[i]  # leaves the schedule, paid or refinanced
+            if ladder[i] > 0.0:  # the new debt's ladder likewise; an empty pool ends it
+                s.new_out[i] -= ladder[i]
+                if s.new_out[i] <= 0.0:
+                    s.new_out[i] = 0.0
+                    s.amort_new[i] = 0.0
             if build and float(M.lease[i, t]) > 0.0:
                 ev["lease_paid"] += 1
     paid_now, covenant = {}, {}

@@ -120,7 +120,8 @@ class State(NamedTuple):
     #                     capacity is replaced from (-1: none) (capacity)
     # partners build ([build], docs/model.md section 6d; untouched when it is off)
     coupon: np.ndarray  # (n,) average coupon on outside debt
-    amort_new: np.ndarray  # (n,) amortisation per step added by new debt (a ladder over its tenor)
+    amort_new: np.ndarray  # (n,) amortisation per step of the new debt (a ladder over its tenor)
+    new_out: np.ndarray  # (n,) new debt still on that ladder
     k_hist: np.ndarray  # (n, n_steps) capex not tied to contracts paid at each step
     ripe: np.ndarray  # (n,) that capex paid up to `lead` steps ago (earns capex_yield)
     capex_book: np.ndarray  # (n,) capex paid, capitalised (book equity)
@@ -160,6 +161,8 @@ class Scratch(NamedTuple):
     interest_now: np.ndarray  # (n,) interest on outside debt this step
     covenant: np.ndarray  # (n,) bool: covenant default this step
     cov_fund: np.ndarray  # (n,) bool: the covenant fails even without others' defaults (ELS)
+    sched_new: np.ndarray  # (n,) new debt's ladder payment scheduled this step
+    capex_paid: np.ndarray  # (n,) capex paid this step
 
 
 def new_scratch(n: int, q: int) -> Scratch:
@@ -170,7 +173,7 @@ def new_scratch(n: int, q: int) -> Scratch:
                    dflt=z(n, np.bool_), work=z((n, n + 4)), equity=z(n), receipts=z(n), pending=z(q, np.bool_),
                    new=z(n, np.bool_), shortfall_now=z(n), margin_lost=z(n), pbar=z(n), due_in=z(n), frac=z(n),
                    spow=z(n), plan_tied=z(n), plan_other=z(n), bscale=z(n), interest_now=z(n),
-                   covenant=z(n, np.bool_), cov_fund=z(n, np.bool_))
+                   covenant=z(n, np.bool_), cov_fund=z(n, np.bool_), sched_new=z(n), capex_paid=z(n))
 
 
 class Record(NamedTuple):
@@ -575,11 +578,11 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
     spy = M.steps_per_year
     (sc, cash, debt, amortising, loan_out, log_ocf, alive, share, stake0, impairment, net_shortfall,
      stake_lost, c_active, c_paid, c_relet, t_ok, t_done, c_cut, c_scale, rsh_paid, c_lost,
-     coupon, amort_new, k_hist, ripe, capex_book, c_built, h_frac, h_sold, cov_cf, cov_int, cov_short,
+     coupon, amort_new, new_out, k_hist, ripe, capex_book, c_built, h_frac, h_sold, cov_cf, cov_int, cov_short,
      cov_low) = st
     (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
      shortfall_now, margin_lost, pbar, due_in, frac, spow, plan_tied, plan_other, bscale, interest_now,
-     covenant, cov_fund) = ws
+     covenant, cov_fund, sched_new, capex_paid) = ws
     (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
      r_need, r_gap, r_winter, r_diag, r_flows, r_runway, r_credit_step, r_rs_loss, r_breach_step, r_sold,
      r_new_debt, r_covenant_default) = rec
@@ -780,6 +783,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 principal[i] = 0.0
                 scheduled[i] = 0.0
                 interest_now[i] = 0.0
+                sched_new[i] = 0.0
                 el[i] = 0.0
                 e[i] = 0.0
                 if not alive[i]:
@@ -792,8 +796,9 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     interest = rate[i] * debt[i] * dt
                 if build_on:
                     interest_now[i] = interest
-                    scheduled[i] = min(amortising[i], amort[i] + amort_new[i])
-                    due = min(scheduled[i] + bullet[i, t], debt[i])
+                    scheduled[i] = min(amortising[i], amort[i])
+                    sched_new[i] = min(new_out[i], amort_new[i])
+                    due = min(scheduled[i] + sched_new[i] + bullet[i, t], debt[i])
                 else:
                     scheduled[i] = min(amortising[i], amort[i])
                     due = scheduled[i] + bullet[i, t]
@@ -962,7 +967,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                             coupon[i] = (coupon[i] * debt[i] + r_new * short) / (debt[i] + short)
                             debt[i] += short
                             e[i] += short
-                            amortising[i] += short
+                            new_out[i] += short
                             amort_new[i] += short / M.new_debt_steps
                             r_new_debt[i] += short
                         else:
@@ -1035,18 +1040,40 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     debt[i] -= principal[i]
                     # scheduled amortisation leaves the schedule whether paid or refinanced
                     amortising[i] -= scheduled[i]
+                    if build_on and sched_new[i] > 0.0:
+                        new_out[i] -= sched_new[i]
+                        if new_out[i] <= 0.0:  # the ladder is repaid
+                            new_out[i] = 0.0
+                            amort_new[i] = 0.0
+            for k in range(nl):
+                if t == l_maturity[k] and loan_out[k] > 0.0 and alive[l_borrower[k]] \
+                        and alive[l_lender[k]] and not dflt[l_borrower[k]]:
+                    loan_out[k] = 0.0
+            for k in range(q):
+                if pending[k]:
+                    a, b = t_investor[k], t_investee[k]
+                    paid = t_amount[k] * frac[a]
+                    t_done[k] = True
+                    if b == lab:
+                        lab_invested += paid
+                    if paid > 0.0 and equity[b] > 0.0:
+                        share[a, b] += paid / equity[b]  # shares bought at the current mark
+
             if build_on:
-                # 5b. capex paid from cash (at most the cash there is), then the covenants
+                # 5b. after settlement (this step's tranche stakes booked): capex paid from cash (at
+                # most the cash there is), then the covenants
                 # (docs/model.md section 6d): LTV (asset sales, then default) and coverage
                 for i in range(n):
                     covenant[i] = False
                     cov_fund[i] = False
+                    capex_paid[i] = 0.0
                     if not alive[i] or dflt[i]:
                         plan_tied[i] = 0.0
                         continue
                     plan = (plan_tied[i] + plan_other[i]) * bscale[i]
                     if plan > 0.0:
                         paid = min(plan, cash[i])
+                        capex_paid[i] = paid
                         cash[i] -= paid
                         capex_book[i] += paid
                         kept = bscale[i] * (paid / plan)  # share of the plan built
@@ -1065,7 +1092,12 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                             if x > 0.0:
                                 repay = (1.0 - M.sale_discount) * x
                                 debt[i] -= repay
+                                rest = repay - amortising[i]  # off the amortising part first
                                 amortising[i] = max(0.0, amortising[i] - repay)
+                                if rest > 0.0 and new_out[i] > 0.0:
+                                    new_out[i] = max(0.0, new_out[i] - rest)
+                                    if new_out[i] <= 0.0:
+                                        amort_new[i] = 0.0
                                 h_frac[i] *= 1.0 - x / h_s
                                 h_sold[i] += x
                                 r_sold[i] += x
@@ -1075,12 +1107,18 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                                 covenant[i] = True
                                 cov_fund[i] = nd > M.ltv_default * (h_all + stake_lost[i])
                     if M.coverage_min[i] > 0.0 and not covenant[i]:
-                        # operating cash flow: outside flow net of delivery costs, plus what the
-                        # network paid it, less equity tranches it received (not operating)
-                        cf = net_out[i] + receipts[i]
-                        for k in range(q):
-                            if pending[k] and t_investee[k] == i:
-                                cf -= t_amount[k] * frac[t_investor[k]]
+                        # operating cash flow: outside flow net of delivery costs, plus what its
+                        # contracts' payers and the revenue share paid it this step
+                        cf = net_out[i]
+                        for c in range(m):
+                            if c_active[c] and c_payee[c] == i:
+                                if M.rs_on:
+                                    v, fdue = due_factors(t, c_cut[c], c_flex[c], rs_pen)
+                                    cf += c_amount[c, t] * fdue * c_scale[c] * frac[c_payer[c]]
+                                else:
+                                    cf += c_amount[c, t] * frac[c_payer[c]]
+                        if rsh_due > 0.0 and M.rsh_payee == i:
+                            cf += rsh_due * frac[lab]
                         cov_cf[i] += cf
                         cov_int[i] += interest_now[i]
                         cov_short[i] += shortfall_now[i]
@@ -1106,19 +1144,6 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                                 v, fdue = due_factors(t + lead, c_cut[c], c_flex[c], rs_pen)
                                 k_c *= v
                             c_built[c] += k_c * plan_tied[c_payee[c]]
-            for k in range(nl):
-                if t == l_maturity[k] and loan_out[k] > 0.0 and alive[l_borrower[k]] \
-                        and alive[l_lender[k]] and not dflt[l_borrower[k]]:
-                    loan_out[k] = 0.0
-            for k in range(q):
-                if pending[k]:
-                    a, b = t_investor[k], t_investee[k]
-                    paid = t_amount[k] * frac[a]
-                    t_done[k] = True
-                    if b == lab:
-                        lab_invested += paid
-                    if paid > 0.0 and equity[b] > 0.0:
-                        share[a, b] += paid / equity[b]  # shares bought at the current mark
 
             # 6. defaults: liquidity (could not pay in full), solvency (book equity < 0); a
             # default writes down its counterparties, which may make others insolvent in
@@ -1170,8 +1195,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                             w = (book0[i] + (cash_cf - cash0[i]) - (debt_cf - debt0[i])
                                  + (stake_value(share, alive, equity, st_ptr, st_col, i) - stake0[i])
                                  + loan_position(l_lender, l_borrower, l_amount, loan_out, i) + stake_lost[i])
-                            if build_on:
-                                w += capex_book[i] - h_sold[i]
+                            if build_on:  # this step's capex came out of that cash
+                                w += capex_book[i] - h_sold[i] - capex_paid[i]
                             fundamental = w < 0.0
                         if not fundamental and build_on and covenant[i]:
                             fundamental = cov_fund[i]
@@ -1534,12 +1559,14 @@ def _reset_build(M, st, rec):
     """The [build] part of a path's starting state (a leaf, arrays bound once)."""
     n, T, lead = M.cash0.shape[0], M.n_steps, M.build_lead
     rate, c_capex, c_remaining = M.rate, M.c_capex, M.c_remaining
-    coupon, amort_new, ripe, capex_book, h_frac, h_sold = st.coupon, st.amort_new, st.ripe, st.capex_book, st.h_frac, st.h_sold
+    coupon, amort_new, new_out, ripe = st.coupon, st.amort_new, st.new_out, st.ripe
+    capex_book, h_frac, h_sold = st.capex_book, st.h_frac, st.h_sold
     cov_cf, cov_int, cov_short, cov_low, k_hist, c_built = st.cov_cf, st.cov_int, st.cov_short, st.cov_low, st.k_hist, st.c_built
     breach_step, sold, new_debt, covenant_default = rec.breach_step, rec.sold, rec.new_debt, rec.covenant_default
     for i in range(n):
         coupon[i] = rate[i]
         amort_new[i] = 0.0
+        new_out[i] = 0.0
         ripe[i] = 0.0
         capex_book[i] = 0.0
         h_frac[i] = 1.0

@@ -77,7 +77,7 @@ def new_path_buffers(M: ModelArrays):
         c_relet=np.full(m, -1, np.int64), t_ok=np.zeros(q, bool), t_done=np.zeros(q, bool),
         c_cut=np.full(m, -1, np.int64), c_scale=np.ones(m), rsh_paid=np.zeros(1),
         c_lost=np.full(m, -1, np.int64),
-        coupon=M.rate.astype(float).copy(), amort_new=np.zeros(n), k_hist=np.zeros((n, steps)),
+        coupon=M.rate.astype(float).copy(), amort_new=np.zeros(n), new_out=np.zeros(n), k_hist=np.zeros((n, steps)),
         ripe=np.zeros(n), capex_book=np.zeros(n), c_built=np.zeros(m), h_frac=np.ones(n), h_sold=np.zeros(n),
         cov_cf=np.zeros(n), cov_int=np.zeros(n), cov_short=np.zeros(n), cov_low=np.zeros(n, np.int64),
     )
