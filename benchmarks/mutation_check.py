@@ -43,6 +43,7 @@ DEFAULT_TESTS = [
     "tests/test_se_calibration.py",
     "tests/test_engine.py",
     "tests/test_clearing.py",
+    "tests/test_build.py",
 ]
 TWIN = "tests/test_twin.py"
 NUMBA_MODULES = ("sim/engine/kernel.py", "sim/engine/clearing.py")
@@ -116,6 +117,28 @@ MUTANTS = [
            "return np.sqrt(p * (1.0 - p) / n)", "return np.sqrt(p * (1.0 - p) / n) / 2"),
     Mutant("wilson_centre", "Wilson interval centre without the z^2/2n shift", "sim/engine/stats.py",
            "centre = (p + z * z / (2 * n)) / denom", "centre = p / denom"),
+    # partners that build (issue 12, mechanism 5; docs/model.md section 6d)
+    Mutant("build_coupon_mean", "new debt's coupon a plain mean, not debt-weighted", "sim/engine/kernel.py",
+           "coupon[i] = (coupon[i] * debt[i] + r_new * short) / (debt[i] + short)",
+           "coupon[i] = 0.5 * (coupon[i] + r_new)"),
+    Mutant("build_sale_size", "LTV sale size ignores the sale discount", "sim/engine/kernel.py",
+           "/ (1.0 - M.sale_discount - M.ltv_max[i])", "/ (1.0 - M.ltv_max[i])"),
+    Mutant("build_coverage_years", "coverage default one breach year late", "sim/engine/kernel.py",
+           "if cov_low[i] >= M.coverage_years:", "if cov_low[i] > M.coverage_years:"),
+    Mutant("build_reserve_leases", "capex reserve forgets next year's leases", "sim/engine/kernel.py",
+           "keep += amort[i] + amort_new[i] + bullet[i, u] + M.lease[i, u]",
+           "keep += amort[i] + amort_new[i] + bullet[i, u]"),
+    Mutant("build_impairment_all", "built-ahead impairment writes off all capex built, delivered or not",
+           "sim/engine/kernel.py",
+           "max(0.0, c_built[c] - c_capex[c] * (c_remaining[c, 0]", "max(0.0, c_built[c] - 0.0 * (c_remaining[c, 0]"),
+    Mutant("build_tied_not_ahead", "capex tied to contracts netted at the payment's own step, not `lead` ahead",
+           "sim/engine/model.py", "ahead[:n_steps - lead] = c_amount[c, lead:]", "ahead[:] = c_amount[c, :]"),
+    Mutant("build_winter_cuts_tied", "winter cut applied to capex tied to contracts too", "sim/engine/kernel.py",
+           "plan = plan_tied[i] + plan_other[i]\n                    if plan <= 0.0:",
+           "plan_tied[i] *= (1.0 - M.build_winter_cut) if winter else 1.0\n"
+           "                    plan = plan_tied[i] + plan_other[i]\n                    if plan <= 0.0:"),
+    Mutant("build_yield_no_lag", "capex yield from the step it is spent, not `lead` later", "sim/engine/kernel.py",
+           "ripe[i] += k_hist[i, t - lead]", "ripe[i] += k_hist[i, t - 1]"),
 ]
 
 

@@ -2,11 +2,14 @@
 difference (common random numbers) with its batch-means standard error.
 
     .venv/bin/python benchmarks/waterfall.py [--out results/waterfall] [--paths N]
+    .venv/bin/python benchmarks/waterfall.py --batch benchmarks/build_parts.toml --against-first
 
 Rows: OpenAI's PD by 2032, P(2+ defaults), Oracle's, CoreWeave's and SoftBank's PDs by 2032.
 Columns: each variant's level, then each step's difference from the previous variant
 (± its paired standard error). The step 0 -> 1 changes only the random stream (the
 treasury's shock is drawn but unused), so it is not paired: its difference is noise.
+--batch runs another batch file the same way; --against-first pairs every variant with the
+first instead of with the one before it.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "waterfall"))
     ap.add_argument("--paths", type=int, default=None)
+    ap.add_argument("--batch", default=os.path.join(HERE, "waterfall.toml"))
+    ap.add_argument("--against-first", action="store_true")
     a = ap.parse_args(argv)
     cmd = [sys.executable, "-c", "import sys; from sim.cli.main import main; sys.exit(main(sys.argv[1:]))",
-           "batch", os.path.join(HERE, "waterfall.toml"),
+           "batch", os.path.abspath(a.batch),
            "--out", a.out, "--quiet", "--no-report"]
     if a.paths:
         cmd += ["--paths", str(a.paths)]
@@ -44,12 +49,12 @@ def main(argv=None) -> int:
                       and os.path.exists(os.path.join(d, "chunks.csv")))
     names = [os.path.basename(v) for v in variants]
     print("| metric | " + " | ".join(names) + " | " +
-          " | ".join(f"{names[k]} - {names[k - 1]}" for k in range(1, len(names))) + " |")
+          " | ".join(f"{names[k]} - {names[0 if a.against_first else k - 1]}" for k in range(1, len(names))) + " |")
     print("|---" * (2 * len(names)) + "|")
     for label, metric in METRICS:
         levels, steps = [], []
         for k, v in enumerate(variants):
-            ref = variants[k - 1] if k else v
+            ref = (variants[0] if a.against_first else variants[k - 1]) if k else v
             d = paired_difference(ref, v, metric)
             pct = metric != "loss_mean"
             levels.append(f"{100 * d['b']:.2f}%" if pct else f"{d['b']:.2f}")
