@@ -150,6 +150,24 @@ def test_capex_from_cash_above_the_floor_and_its_yield_from_lead_on():
     assert states[-1][1].default_step[1] == -1
 
 
+def test_capex_yield_follows_each_spend_by_exactly_lead():
+    """As above, but capex 4/yr in 2026 only (2 a step at t0, t1; 0 after): ripe capex is
+    what was spent `lead` = 2 steps earlier or before, k[0] at t2 and k[0] + k[1] from t3:
+    ripe 0, 0, 2, 4, 4, 4 (a yield one step after the spend would give 0, 2, 4, 4, 4, 4, and
+    one from the spend's own step to the previous step's would give ripe 2 at t3)."""
+    M = model([LAB, {"name": "B", "cash": 10.0, "ocf": 3.0, "capex": {"2026": 4.0, "2027": 0.0},
+                     "capex_yield": 0.5, "book_equity": 0.0}], spy=2, years=3)
+    np.testing.assert_allclose(M.capex_other[1], [2.0, 2.0, 0.0, 0.0, 0.0, 0.0], rtol=REL)
+    states = walk(M, SHUT)
+    want_ripe = [0.0, 0.0, 2.0, 4.0, 4.0, 4.0]
+    cash = 10.0
+    for t in range(6):
+        cash += 1.5 + 0.5 * want_ripe[t] * 0.5 - (2.0 if t < 2 else 0.0)
+        st, _ = states[t + 1]
+        assert st.ripe[1] == approx(want_ripe[t]), t
+        assert st.cash[1] == approx(cash), t
+
+
 def test_capex_expensed_would_be_a_solvency_default():
     # the same builder with capex above what its book equity could absorb if capex were an
     # expense: after t0 book equity = b0 + (9.5 - 10) + 2 (capitalised); with b0 = -1.4 it
