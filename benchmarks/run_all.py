@@ -212,13 +212,13 @@ def s1_throughput(cfg, M):
 
 def _numpy_draws(M, P, threads, chunk=DEFAULT_CHUNK_SIZE, block=1024):
     """numpy's Generator (Philox, as the engine) drawing what the kernel draws for P paths:
-    per path q uniforms, per step 3 + n normals and 1 + n uniforms; vectorised, in blocks
+    per path q uniforms, per step 3 + n normals and 1 + n (+ the treasury's) uniforms; vectorised, in blocks
     of `block` paths into reused buffers (cache-sized: faster than whole chunks)."""
     n, q, T = M.cash0.shape[0], M.t_amount.shape[0], M.n_steps
 
     def part(k0, k1):
         z = np.empty((block, T, 3 + n))
-        u = np.empty((block, T, 1 + n))
+        u = np.empty((block, T, 1 + n + M.n_extra_shocks))
         tu = np.empty((block, q))
         for k in range(k0, k1):
             g = chunk_generator(7, k)
@@ -241,7 +241,7 @@ def s2_floors(cfg, M, s1):
     P, R = cfg["paths_base"], cfg["repeat"]
     T = M.n_steps
     out = {}
-    n_numbers = M.t_amount.shape[0] / T + (4 + 2 * M.cash0.shape[0])
+    n_numbers = M.t_amount.shape[0] / T + (4 + 2 * M.cash0.shape[0] + M.n_extra_shocks)
     out["numbers_per_path_step"] = n_numbers
     for threads in (1, 2):
         _numpy_draws(M, DEFAULT_CHUNK_SIZE * threads, threads)
@@ -278,10 +278,20 @@ def s2_floors(cfg, M, s1):
 
 
 def s3_alternatives(cfg, M, s1):
+    """The alternatives implement the model before issue 12's credit economics, so they run,
+    and the engine is timed for the ratios, on base.toml with those mechanisms off (`M`):
+    the same work on both sides."""
     from numpy_model import simulate_numpy
 
     T, R = M.n_steps, cfg["repeat_slow"]
     out = {}
+    Pe = cfg["paths_base"] // 2
+    eng = {}
+    for threads in (1, 2):
+        simulate(M, 2000, seed=1, threads=threads)
+        t, _ = timed(lambda: simulate(M, Pe, seed=1, threads=threads), R)
+        eng[f"t{threads}"] = {"seconds": t, "ns": ns_ps(t, Pe, T), "paths": Pe}
+    out["engine_same_work"] = eng
     Pn = cfg["paths_numpy"]
     simulate_numpy(M, 512, seed=3, block=512)
     t, _ = timed(lambda: simulate_numpy(M, Pn, seed=3, block=4096), R)
@@ -344,6 +354,7 @@ def like_for_like_s3(s3, s1):
     on 1 thread. Computed from the raw timings, so an old results.json can be re-rendered."""
     for key in ("speedup_vs_twin_t2",):  # mixed-thread ratios of earlier versions
         s3.pop(key, None)
+    s1 = s3.get("engine_same_work", s1)  # the engine on the alternatives' model (issue 12 off)
     s3["speedup_vs_numpy_t1"] = s3["numpy_t1"] / s1["t1"]["ns"]
     s3["speedup_vs_numpy_t2"] = s3["numpy_t2"] / s1["t2"]["ns"]
     s3["speedup_vs_twin_t1"] = s3["twin_t1"] / s1["t1"]["ns"]
@@ -614,6 +625,14 @@ def write_report(path, R, cfg):
         s0 = R["s0"]
         add("## 0. Before and after")
         add("")
+        if "carried_from" in s0:
+            cf = s0["carried_from"]
+            add(f"**Carried over, not re-measured in this run**: from the run of {cf['date']} (commit {cf['commit']}). "
+                f"Commit {s0['rev']}'s loader cannot read today's scenarios (they have sections, such as "
+                "`[treasury]` and `[build]`, that did not exist), and its `sim.engine` is a module where "
+                "today's is a package, so the comparison can no longer be run on the base scenario as it is; "
+                "the economics added since cost the ratios of section 8 on top of the 'after' figure.")
+            add("")
         add(f"Same benchmark (base scenario, {fmt(s0['paths'])} paths, 2 threads, median of "
             f"{cfg['repeat_slow']}), each in a fresh process, same run: commit {s0['rev']} "
             f"(`git archive`, its own numba cache) vs this checkout.")
@@ -671,16 +690,22 @@ def write_report(path, R, cfg):
     add("")
     add("Like for like: each alternative against the engine on the same number of threads, doing the "
         "same work (the same scenario and paths; the 2-thread numpy run splits the paths in two blocks).")
+    e3 = s3.get("engine_same_work")
+    ref = e3 or s1
+    if e3:
+        add("The alternatives implement the model before issue 12's credit economics, so this section runs "
+            "base.toml with those mechanisms off (`benchmarks/bench_economics.py`'s `off-old-stream`), for "
+            "the alternatives and for the engine figures in the table.")
     add("")
     add("| implementation | threads | ns/path-step | engine on the same threads (ns/path-step) | "
         "engine faster by |")
     add("|---|---:|---:|---:|---:|")
     add(f"| numpy-vectorised (`benchmarks/numpy_model.py`, blocks of 4,096 paths) | 1 | {fmt(s3['numpy_t1'])} | "
-        f"{fmt(s1['t1']['ns'])} | {s3['speedup_vs_numpy_t1']:.1f}x |")
-    add(f"| numpy-vectorised, 2 blocks on 2 threads | 2 | {fmt(s3['numpy_t2'])} | {fmt(s1['t2']['ns'])} | "
+        f"{fmt(ref['t1']['ns'])} | {s3['speedup_vs_numpy_t1']:.1f}x |")
+    add(f"| numpy-vectorised, 2 blocks on 2 threads | 2 | {fmt(s3['numpy_t2'])} | {fmt(ref['t2']['ns'])} | "
         f"{s3['speedup_vs_numpy_t2']:.1f}x |")
     add(f"| pure-Python twin (`tests/twin.py`, {s3['twin_paths']} paths) | 1 | {fmt(s3['twin_t1'])} | "
-        f"{fmt(s1['t1']['ns'])} | {s3['speedup_vs_twin_t1']:,.0f}x |")
+        f"{fmt(ref['t1']['ns'])} | {s3['speedup_vs_twin_t1']:,.0f}x |")
     add("")
     add("(The engine's own 2-thread speed-up over 1 thread is section 1; it is not counted in these ratios.) "
         "The numpy model "
@@ -951,6 +976,14 @@ def main():
     only = set(args.only) if args.only is not None else set("012345678")
     if args.no_baseline:
         only.discard("0")
+    prev = os.path.join(os.path.dirname(os.path.abspath(args.out)), "results.json")
+    carried = None
+    if "0" not in only and os.path.exists(prev):
+        with open(prev) as f:
+            old = json.load(f)
+        if "before" in old.get("s0", {}):
+            carried = {**old["s0"], "carried_from": old["s0"].get("carried_from") or {
+                "date": old["machine"]["date"], "commit": old["machine"]["commit"]}}
     t_start = time.perf_counter()
     R = {"machine": machine(), "config": cfg}
     M = compile_scenario(load_scenario(BASE))
@@ -964,9 +997,14 @@ def main():
 
     if "0" in only:
         R["s0"] = section("0 before/after", s0_baseline, cfg)
+    elif carried:
+        R["s0"] = carried
     R["s1"] = section("1 throughput", s1_throughput, cfg, M)
     R["s2"] = section("2 floors", s2_floors, cfg, M, R["s1"])
-    R["s3"] = section("3 alternatives", s3_alternatives, cfg, M, R["s1"])
+    from bench_economics import OFF
+
+    M_before12 = compile_scenario(load_scenario(BASE).with_overrides(OFF))
+    R["s3"] = section("3 alternatives", s3_alternatives, cfg, M_before12, R["s1"])
     st, _, _ = simulate(M, 50_000, seed=1)
     R["base_clearings_per_path"] = float(st.diag[1] / st.n_paths[0])
     if "4" in only:

@@ -162,6 +162,7 @@ class Scratch(NamedTuple):
     covenant: np.ndarray  # (n,) bool: covenant default this step
     cov_fund: np.ndarray  # (n,) bool: the covenant fails even without others' defaults (ELS)
     sched_new: np.ndarray  # (n,) new debt's ladder payment scheduled this step
+    p_open: np.ndarray  # (n,) probability the market is open to it this step (-1: not computed yet)
     capex_paid: np.ndarray  # (n,) capex paid this step
 
 
@@ -173,7 +174,7 @@ def new_scratch(n: int, q: int) -> Scratch:
                    dflt=z(n, np.bool_), work=z((n, n + 4)), equity=z(n), receipts=z(n), pending=z(q, np.bool_),
                    new=z(n, np.bool_), shortfall_now=z(n), margin_lost=z(n), pbar=z(n), due_in=z(n), frac=z(n),
                    spow=z(n), plan_tied=z(n), plan_other=z(n), bscale=z(n), interest_now=z(n),
-                   covenant=z(n, np.bool_), cov_fund=z(n, np.bool_), sched_new=z(n), capex_paid=z(n))
+                   covenant=z(n, np.bool_), cov_fund=z(n, np.bool_), sched_new=z(n), p_open=z(n), capex_paid=z(n))
 
 
 class Record(NamedTuple):
@@ -582,12 +583,13 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
      cov_low) = st
     (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
      shortfall_now, margin_lost, pbar, due_in, frac, spow, plan_tied, plan_other, bscale, interest_now,
-     covenant, cov_fund, sched_new, capex_paid) = ws
+     covenant, cov_fund, sched_new, p_open, capex_paid) = ws
     (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
      r_need, r_gap, r_winter, r_diag, r_flows, r_runway, r_credit_step, r_rs_loss, r_breach_step, r_sold,
      r_new_debt, r_covenant_default) = rec
     build_on = M.build_on
     lead = M.build_lead
+    b_ent, b_con = M.b_ent, M.b_con
     opex_share, cash0, debt0, rate, amort, bullet = M.opex_share, M.cash0, M.debt0, M.rate, M.amort, M.bullet
     refi_logit, ocf0, ocf_loading, market_equity = M.refi_logit, M.ocf0, M.ocf_loading, M.market_equity
     book0, solvency_on, alpha, beta = M.book0, M.solvency_on, M.alpha, M.beta
@@ -784,6 +786,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 scheduled[i] = 0.0
                 interest_now[i] = 0.0
                 sched_new[i] = 0.0
+                p_open[i] = -1.0
                 el[i] = 0.0
                 e[i] = 0.0
                 if not alive[i]:
@@ -807,7 +810,10 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     x = refi_logit[i] + M.refi_sent_slope * sc[1] - M.refi_lev_slope * lev
                     if winter:
                         x += M.refi_winter_shift
-                    if not shocks[s, 5 + 2 * i] < 1.0 / (1.0 + math.exp(-x)):
+                    p_roll = 1.0 / (1.0 + math.exp(-x))
+                    if build_on:
+                        p_open[i] = p_roll  # the same market, the same probability for new debt (3d)
+                    if not shocks[s, 5 + 2 * i] < p_roll:
                         principal[i] = due
                 el[i] = interest + principal[i]
                 if build_on:
@@ -925,19 +931,22 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             # `lead` ahead, and other capex, funded by cash above a floor and then by new debt
             # when the market is open to the entity (its refinancing draw); shut, the plan shrinks
             if build_on:
-                for i in range(n):
+                for kb in range(b_ent.shape[0]):
+                    i = b_ent[kb]
                     plan_tied[i] = 0.0
                     plan_other[i] = 0.0
                     bscale[i] = 1.0
                 if t + lead < M.n_steps:
-                    for c in range(m):
-                        if c_active[c] and M.builds[c_payee[c]]:
+                    for kc in range(b_con.shape[0]):
+                        c = b_con[kc]
+                        if c_active[c]:
                             k_c = c_capex[c] * c_amount[c, t + lead]
                             if M.rs_on:
                                 v, fdue = due_factors(t + lead, c_cut[c], c_flex[c], rs_pen)
                                 k_c *= v
                             plan_tied[c_payee[c]] += k_c
-                for i in range(n):
+                for kb in range(b_ent.shape[0]):
+                    i = b_ent[kb]
                     if not alive[i]:
                         continue
                     plan_other[i] = M.capex_other[i, t] * (1.0 - M.build_winter_cut) if winter \
@@ -957,10 +966,12 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     short = plan - f
                     if short > 0.0:
                         lev = debt[i] / equity[i] if equity[i] > 0.0 else 0.0
-                        x = refi_logit[i] + M.refi_sent_slope * sc[1] - M.refi_lev_slope * lev
-                        if winter:
-                            x += M.refi_winter_shift
-                        if shocks[s, 5 + 2 * i] < 1.0 / (1.0 + math.exp(-x)):
+                        if p_open[i] < 0.0:  # not computed for a maturity this step: the same formula
+                            x = refi_logit[i] + M.refi_sent_slope * sc[1] - M.refi_lev_slope * lev
+                            if winter:
+                                x += M.refi_winter_shift
+                            p_open[i] = 1.0 / (1.0 + math.exp(-x))
+                        if shocks[s, 5 + 2 * i] < p_open[i]:
                             r_new = rate[i] + M.spread_lev * lev
                             if winter:
                                 r_new += M.spread_winter
@@ -1062,8 +1073,10 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
             if build_on:
                 # 5b. after settlement (this step's tranche stakes booked): capex paid from cash (at
                 # most the cash there is), then the covenants
-                # (docs/model.md section 6d): LTV (asset sales, then default) and coverage
-                for i in range(n):
+                # (docs/model.md section 6d): LTV (asset sales, then default) and coverage;
+                # only the entities that build or have a covenant (ModelArrays.b_ent) do any
+                for kb in range(b_ent.shape[0]):
+                    i = b_ent[kb]
                     covenant[i] = False
                     cov_fund[i] = False
                     capex_paid[i] = 0.0
@@ -1082,7 +1095,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     else:
                         plan_tied[i] = 0.0
                     if M.ltv_max[i] > 0.0:
-                        h_s = M.holdings[i] * sentiment ** M.holdings_beta[i] * h_frac[i]
+                        hb = M.holdings_beta[i]
+                        h_s = M.holdings[i] * (sentiment if hb == 1.0 else sentiment ** hb) * h_frac[i]  # x ** 1.0 == x
                         h_all = h_s + stake_value(share, alive, equity, st_ptr, st_col, i)
                         nd = debt[i] - cash[i]
                         if nd > M.ltv_max[i] * h_all:
@@ -1137,7 +1151,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                             cov_short[i] = 0.0
                 # what each live contract's payee built this step
                 if t + lead < M.n_steps:
-                    for c in range(m):
+                    for kc in range(b_con.shape[0]):
+                        c = b_con[kc]
                         if c_active[c] and plan_tied[c_payee[c]] > 0.0:
                             k_c = c_capex[c] * c_amount[c, t + lead]
                             if M.rs_on:

@@ -152,6 +152,8 @@ class ModelArrays(NamedTuple):
     ltv_max: np.ndarray = np.zeros(0)  # (n,) 0: no covenant
     coverage_min: np.ndarray = np.zeros(0)  # (n,) 0: no covenant
     builds: np.ndarray = np.zeros(0, np.bool_)  # (n,) has a capex schedule: only those build
+    b_ent: np.ndarray = np.zeros(0, np.int64)  # entities that build or have a covenant (the only ones visited)
+    b_con: np.ndarray = np.zeros(0, np.int64)  # contracts whose payee builds
 
 
 def n_shocks(n_entities: int, n_extra: int = 0) -> int:
@@ -357,6 +359,7 @@ def _build_arrays(b: dict, ents: list, c_amount: np.ndarray, c_capex: np.ndarray
         return {}
     n = len(ents)
     lead = max(1, int(round(b["lead"] * spy)))
+    builds = np.array([bool(e["capex"]) for e in ents])
     capex_other = np.zeros((n, n_steps))
     lease = np.zeros((n, n_steps))
     for i, e in enumerate(ents):
@@ -382,7 +385,10 @@ def _build_arrays(b: dict, ents: list, c_amount: np.ndarray, c_capex: np.ndarray
                 capex_yield=col("capex_yield"), holdings=col("holdings"),
                 holdings_beta=np.array([float(e["equity_beta"] if e["holdings_beta"] is None else e["holdings_beta"])
                                         for e in ents]), ltv_max=col("ltv_max"),
-                coverage_min=col("coverage_min"), builds=np.array([bool(e["capex"]) for e in ents]))
+                coverage_min=col("coverage_min"), builds=builds,
+                b_ent=np.array([i for i, e in enumerate(ents) if builds[i] or e["ltv_max"] > 0 or e["coverage_min"] > 0],
+                               dtype=np.int64),
+                b_con=np.array([c for c in range(c_amount.shape[0]) if builds[c_payee[c]]], dtype=np.int64))
 
 
 def _revenue_share_arrays(rsh: dict, idx: dict, start_year: int, spy: int, n_steps: int) -> dict:
