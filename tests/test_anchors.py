@@ -220,6 +220,36 @@ def test_anchor_rows_from_small_runs():
     assert copy.deepcopy(rep.pd_terms)
 
 
+def test_rating_history_row_compares_within_its_factor():
+    """A [[market.history]] entry for a rating turns that partner's "not compared" row into a
+    comparison: the verdict follows the model's 95% interval against [rate/3, 3 rate],
+    worked out here from the run's own interval (a rate far below, one inside, one far
+    above). The figures are made up for the test and never shipped."""
+    import os
+
+    from sim.engine.api import run
+    from sim.scenario import load_scenario
+
+    data = A.load_anchor_data()
+    results = {}
+    for key, file, overrides in (("base", "base.toml", None), ("management_case", "management_case.toml", None),
+                                 ("hsbc", "hsbc.toml", None), ("hsbc_need", "hsbc.toml", A.NEED_SETTING)):
+        sc = load_scenario(os.path.join(A.SCENARIOS, file))
+        results[key] = run(sc.with_overrides(overrides) if overrides else sc, paths=1024, threads=1)
+    base = results["base"]
+    i = base.entity_index("Oracle")
+    lo, hi = base.pd_lo[i, 4], base.pd_hi[i, 4]
+    assert hi > 0
+    for rate, want in ((hi * 10.0, "model lower"), ((lo + hi) / 2, "consistent"), (lo / 10.0, "model higher")):
+        d = copy.deepcopy(data)
+        d["market"]["history"] = [{"rating": "BBB", "cumulative_5y": rate, "source": "sp-default-study-2024",
+                                   "table": "test table"}]
+        rows = [r for r in A.build_anchors(results, d).rows if r.figure.startswith("Oracle (BBB)")]
+        assert len(rows) == 1 and rows[0].verdict == want, (rate, lo, hi, rows)
+    rows = [r for r in A.build_anchors(results, data).rows if r.figure.startswith("Oracle (BBB)")]
+    assert rows[0].verdict == "not compared"
+
+
 def test_cli_calibrate_and_errors(capsys):
     from sim.cli.main import main
 

@@ -206,6 +206,9 @@ def build_anchors(results: dict, data: dict, scenario_dir: str = SCENARIOS) -> A
     spec = m.get("spec_grade", {}).get("annual_rate")
     spec_lo = constant_rate_cumulative(spec[0], horizon) if spec else None
     spec_hi = constant_rate_cumulative(spec[1], horizon) if spec else None
+    # historical cumulative default rates by rating (`[[market.history]]`: rating, the 5-year
+    # rate as a fraction, the table it is read from); absent: "not compared"
+    history = {h["rating"]: h for h in m.get("history", [])}
     rated = [(c["entity"], c["rating"], c["spread_bp"]) for c in m.get("cds", [])]
     rated += [(c["entity"], c["rating"], None) for c in m.get("rating", [])]
     for name, rating, spread in rated:
@@ -245,11 +248,22 @@ def build_anchors(results: dict, data: dict, scenario_dir: str = SCENARIOS) -> A
                 f"{100 * a:.1f}-{100 * b:.1f}%", model, "-", v,
                 f"all speculative grades at {100 * spec[0]:.1f}-{100 * spec[1]:.1f}%/yr (2022-23), not a "
                 f"{rating}-specific rate (not transcribed from [SRC:sp-default-study-2024])"))
+        if rating in history:
+            h = history[rating]
+            rate5, band = h["cumulative_5y"], m.get("history_factor", 3.0)
+            v = "consistent" if base.pd_hi[i, j5] >= rate5 / band and base.pd_lo[i, j5] <= rate5 * band else (
+                "model lower" if base.pd_hi[i, j5] < rate5 / band else "model higher")
+            out.rows.append(Anchor(
+                f"{name} ({rating}): historical cumulative default rate, 5-yr [SRC:{h['source']}]", "base",
+                f"{100 * rate5:.2f}%", model, f"{100 * (pd5 - rate5):+.1f}pp", v,
+                f"{h.get('table', 'table by rating')}; consistent if the model's 95% interval meets "
+                f"[{100 * rate5 / band:.2f}%, {100 * rate5 * band:.2f}%] (x{band:g} either way)"))
         elif not speculative:
             out.rows.append(Anchor(
                 f"{name} ({rating}): historical cumulative default rate [SRC:sp-default-study-2024]", "base",
                 "n/a", model, "-", "not compared",
-                "the S&P table by rating is cited but its values are not transcribed in the repository"))
+                "the S&P table by rating is cited but its values are not transcribed in the repository "
+                "(add a [[market.history]] entry to scenarios/targets/anchors.toml)"))
     return out
 
 
