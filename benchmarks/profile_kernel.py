@@ -125,7 +125,7 @@ def profile(scenario: str, paths: int) -> dict:
                 label = "other"
         cats[label] += 1
     total = max(sum(cats.values()), 1)
-    src = open(os.path.join(ROOT, "sim", "kernel.py")).read().splitlines()
+    src = open(os.path.join(ROOT, "sim", "engine", "kernel.py")).read().splitlines()
     top = [{"line": ln, "share": n / total, "code": src[ln - 1].strip() if f == "kernel.py" and ln else "?"}
            for (f, ln), n in lines.most_common(15)]
     shutil.rmtree(objdir, ignore_errors=True)
