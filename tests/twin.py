@@ -322,18 +322,25 @@ def _contracts(t, M, s: TwinState, owe, flow, shortfall, margin_lost, ev: Counte
             owe[payer][payee] += amount
             flow[payee] -= cost * amount
         elif s.relet_from[c] >= 0 and s.alive[payee]:
-            margin = (1.0 - cost) * amount  # what the defaulted payer's business would have earned
-            relet_margin = 0.0
-            if t >= s.relet_from[c]:
-                price = 1.0 - float(M.c_relet_discount[c])
-                relet_margin = float(M.c_relet_share[c]) * amount * (price - cost)
-                flow[payee] += relet_margin
-                if amount > 0.0:
-                    ev["relet_income"] += 1
-            elif amount > 0.0:
-                ev["relet_waiting"] += 1
-            margin_lost[payee] += margin - relet_margin
-            shortfall[payee] += margin - relet_margin
+            # what the defaulted payer's business would have earned
+            _relet(t, M, s, c, payee, amount, 1.0, (1.0 - cost) * amount, flow, margin_lost, shortfall, ev)
+
+
+def _relet(t, M, s: TwinState, c, payee, amount, volume, margin, flow, margin_lost, shortfall, ev: Counter):
+    """A payee whose payer defaulted: from its re-let date it earns relet_share of the
+    (delivered) volume at the discounted price less its cost; until then nothing. What it
+    misses of `margin` (the contract's margin this step) is lost margin and a shortfall."""
+    cost = float(M.c_cost[c])
+    relet_margin = 0.0
+    if t >= s.relet_from[c]:
+        relet_margin = float(M.c_relet_share[c]) * amount * volume * (1.0 - float(M.c_relet_discount[c]) - cost)
+        flow[payee] += relet_margin
+        if amount > 0.0:
+            ev["relet_income"] += 1
+    elif amount > 0.0:
+        ev["relet_waiting"] += 1
+    margin_lost[payee] += margin - relet_margin
+    shortfall[payee] += margin - relet_margin
 
 
 def _terms(M, s: TwinState, c, k):
@@ -372,17 +379,7 @@ def _contracts_flexible(t, M, s: TwinState, owe, flow, shortfall, margin_lost, e
                 shortfall[payee] += full - paid
                 ev["haircut_payment"] += 1
         elif s.relet_from[c] >= 0 and s.alive[payee]:
-            margin = full - cost * amount * volume
-            relet_margin = 0.0
-            if t >= s.relet_from[c]:
-                relet_margin = float(M.c_relet_share[c]) * amount * volume * (1.0 - float(M.c_relet_discount[c]) - cost)
-                flow[payee] += relet_margin
-                if amount > 0.0:
-                    ev["relet_income"] += 1
-            elif amount > 0.0:
-                ev["relet_waiting"] += 1
-            margin_lost[payee] += margin - relet_margin
-            shortfall[payee] += margin - relet_margin
+            _relet(t, M, s, c, payee, amount, volume, full - cost * amount * volume, flow, margin_lost, shortfall, ev)
 
 
 def _restructure(t, M, s: TwinState, owe, assets, outside_due, need_gap, revenue, rec, ev: Counter,

@@ -156,6 +156,8 @@ class Scratch(NamedTuple):
     frac: np.ndarray  # (n,) fraction of its obligations each entity paid (1.0 if none due)
     spow: np.ndarray  # (n,) sentiment ** beta, one entry per distinct equity_beta
     plan_tied: np.ndarray  # (n,) capex tied to contracts planned this step ([build])
+    built_share: np.ndarray  # (n,) share of this step's plan actually built (after cuts and cash)
+    c_plan: np.ndarray  # (m,) capex planned this step for each contract (0: not built for)
     plan_other: np.ndarray  # (n,) other capex planned this step
     bscale: np.ndarray  # (n,) share of the plan kept (f / P when the market is shut, else 1)
     interest_now: np.ndarray  # (n,) interest on outside debt this step
@@ -166,14 +168,14 @@ class Scratch(NamedTuple):
     capex_paid: np.ndarray  # (n,) capex paid this step
 
 
-def new_scratch(n: int, q: int) -> Scratch:
-    """Per-step work arrays for n entities and q tranches (L starts, and stays, zero
-    outside the obligation pattern)."""
+def new_scratch(n: int, q: int, m: int) -> Scratch:
+    """Per-step work arrays for n entities, q tranches and m contracts (L starts, and stays,
+    zero outside the obligation pattern)."""
     z = np.zeros
     return Scratch(L=z((n, n)), e=z(n), el=z(n), net_out=z(n), principal=z(n), scheduled=z(n), p=z(n),
                    dflt=z(n, np.bool_), work=z((n, n + 4)), equity=z(n), receipts=z(n), pending=z(q, np.bool_),
                    new=z(n, np.bool_), shortfall_now=z(n), margin_lost=z(n), pbar=z(n), due_in=z(n), frac=z(n),
-                   spow=z(n), plan_tied=z(n), plan_other=z(n), bscale=z(n), interest_now=z(n),
+                   spow=z(n), plan_tied=z(n), built_share=z(n), c_plan=z(m), plan_other=z(n), bscale=z(n), interest_now=z(n),
                    covenant=z(n, np.bool_), cov_fund=z(n, np.bool_), sched_new=z(n), p_open=z(n), capex_paid=z(n))
 
 
@@ -582,7 +584,7 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
      coupon, amort_new, new_out, k_hist, ripe, capex_book, c_built, h_frac, h_sold, cov_cf, cov_int, cov_short,
      cov_low) = st
     (L, e, el, net_out, principal, scheduled, p, dflt, work, equity, receipts, pending, new,
-     shortfall_now, margin_lost, pbar, due_in, frac, spow, plan_tied, plan_other, bscale, interest_now,
+     shortfall_now, margin_lost, pbar, due_in, frac, spow, plan_tied, built_share, c_plan, plan_other, bscale, interest_now,
      covenant, cov_fund, sched_new, p_open, capex_paid) = ws
     (r_default_step, r_default_kind, r_contagious, r_loss, r_exposure, r_lost_backlog, r_revenue,
      r_need, r_gap, r_winter, r_diag, r_flows, r_runway, r_credit_step, r_rs_loss, r_breach_step, r_sold,
@@ -939,11 +941,13 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 if t + lead < M.n_steps:
                     for kc in range(b_con.shape[0]):
                         c = b_con[kc]
+                        c_plan[c] = 0.0
                         if c_active[c]:
                             k_c = c_capex[c] * c_amount[c, t + lead]
                             if M.rs_on:
                                 v, fdue = due_factors(t + lead, c_cut[c], c_flex[c], rs_pen)
                                 k_c *= v
+                            c_plan[c] = k_c
                             plan_tied[c_payee[c]] += k_c
                 for kb in range(b_ent.shape[0]):
                     i = b_ent[kb]
@@ -1080,8 +1084,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                     covenant[i] = False
                     cov_fund[i] = False
                     capex_paid[i] = 0.0
+                    built_share[i] = 0.0
                     if not alive[i] or dflt[i]:
-                        plan_tied[i] = 0.0
                         continue
                     plan = (plan_tied[i] + plan_other[i]) * bscale[i]
                     if plan > 0.0:
@@ -1089,11 +1093,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                         capex_paid[i] = paid
                         cash[i] -= paid
                         capex_book[i] += paid
-                        kept = bscale[i] * (paid / plan)  # share of the plan built
-                        k_hist[i, t] += plan_other[i] * kept
-                        plan_tied[i] = kept  # reused below: the share of each tied part built
-                    else:
-                        plan_tied[i] = 0.0
+                        built_share[i] = bscale[i] * (paid / plan)
+                        k_hist[i, t] += plan_other[i] * built_share[i]
                     if M.ltv_max[i] > 0.0:
                         hb = M.holdings_beta[i]
                         h_s = M.holdings[i] * (sentiment if hb == 1.0 else sentiment ** hb) * h_frac[i]  # x ** 1.0 == x
@@ -1153,12 +1154,8 @@ def _run(M, D, rng, n_paths, t_begin, t_end, shocks, tranche_u, st, ws, rec, out
                 if t + lead < M.n_steps:
                     for kc in range(b_con.shape[0]):
                         c = b_con[kc]
-                        if c_active[c] and plan_tied[c_payee[c]] > 0.0:
-                            k_c = c_capex[c] * c_amount[c, t + lead]
-                            if M.rs_on:
-                                v, fdue = due_factors(t + lead, c_cut[c], c_flex[c], rs_pen)
-                                k_c *= v
-                            c_built[c] += k_c * plan_tied[c_payee[c]]
+                        if c_plan[c] > 0.0 and built_share[c_payee[c]] > 0.0:
+                            c_built[c] += c_plan[c] * built_share[c_payee[c]]
 
             # 6. defaults: liquidity (could not pay in full), solvency (book equity < 0); a
             # default writes down its counterparties, which may make others insolvent in

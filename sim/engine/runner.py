@@ -81,7 +81,7 @@ def new_path_buffers(M: ModelArrays):
         ripe=np.zeros(n), capex_book=np.zeros(n), c_built=np.zeros(m), h_frac=np.ones(n), h_sold=np.zeros(n),
         cov_cf=np.zeros(n), cov_int=np.zeros(n), cov_short=np.zeros(n), cov_low=np.zeros(n, np.int64),
     )
-    ws = K.new_scratch(n, q)
+    ws = K.new_scratch(n, q, m)
     rec = K.Record(
         default_step=np.full(n, -1, np.int64), default_kind=np.zeros(n, np.int64),
         contagious=np.zeros(n, bool), loss=np.zeros(n), exposure=np.zeros(n), lost_backlog=np.zeros(n),
