@@ -109,16 +109,19 @@ def _kv_lines(text: str, keys=None) -> list[int]:
     return out
 
 
-def _replace_value(text: str, rng, new_value) -> str:
+def _edit_kv_line(text: str, rng, edit) -> str:
+    """One key = value line chosen at random, replaced by edit(match) (unchanged if none)."""
     lines = text.split("\n")
     idx = _kv_lines(text)
     if not idx:
         return text
     n = rng.choice(idx)
-    m = _KV.match(lines[n])
-    value = m.group(4)
-    lines[n] = m.group(1) + m.group(2) + m.group(3) + new_value(value)
+    lines[n] = edit(_KV.match(lines[n]))
     return "\n".join(lines)
+
+
+def _replace_value(text: str, rng, new_value) -> str:
+    return _edit_kv_line(text, rng, lambda m: m.group(1) + m.group(2) + m.group(3) + new_value(m.group(4)))
 
 
 def _value_type(ws, rng, text):
@@ -148,25 +151,20 @@ def _percent_slip(ws, rng, text):
 
 
 def _key_typo(ws, rng, text):
-    lines = text.split("\n")
-    idx = _kv_lines(text)
-    if not idx:
-        return text
-    n = rng.choice(idx)
-    m = _KV.match(lines[n])
-    k = list(m.group(2))
-    j = rng.randrange(len(k))
-    choice = rng.randrange(4)
-    if choice == 0 and len(k) > 1:
-        k[j], k[j - 1] = k[j - 1], k[j]
-    elif choice == 1:
-        del k[j]
-    elif choice == 2:
-        k.insert(j, k[j])
-    else:
-        k = list("".join(k).upper())
-    lines[n] = m.group(1) + ("".join(k) or "x") + m.group(3) + m.group(4)
-    return "\n".join(lines)
+    def typo(m):
+        k = list(m.group(2))
+        j = rng.randrange(len(k))
+        choice = rng.randrange(4)
+        if choice == 0 and len(k) > 1:
+            k[j], k[j - 1] = k[j - 1], k[j]
+        elif choice == 1:
+            del k[j]
+        elif choice == 2:
+            k.insert(j, k[j])
+        else:
+            k = list("".join(k).upper())
+        return m.group(1) + ("".join(k) or "x") + m.group(3) + m.group(4)
+    return _edit_kv_line(text, rng, typo)
 
 
 def _reference(ws, rng, text):
